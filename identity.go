@@ -145,3 +145,11 @@ func CallerFromContext(ctx context.Context) *Caller {
 	c, _ := ctx.Value(callerKey{}).(*Caller)
 	return c
 }
+
+// TokenVerifier checks access tokens.
+type TokenVerifier interface {
+	// VerifyToken checks a raw bearer token's signature, issuer, audience
+	// and lifetime. Returns EUNAUTHORIZED for any token that fails, with a
+	// message that reveals nothing about why.
+	VerifyToken(ctx context.Context, raw string) (*Claims, error)
+}
