@@ -32,6 +32,7 @@ type Tx interface {
 	AuditStore
 	DeviceEventStore
 	MonitorStore
+	SettingStore
 }
 
 // Store is the persistence boundary: SQLite on one node, PostgreSQL for
@@ -45,4 +46,16 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the database.
 	Close() error
+}
+
+// SettingStore keeps small deployment-wide values, such as the directory
+// tenant ID, so that every node of a deployment sees the same.
+type SettingStore interface {
+	// GetSetting returns a value. Returns ENOTFOUND if the key is unset.
+	GetSetting(ctx context.Context, key string) (string, error)
+	// PutSetting sets a value.
+	PutSetting(ctx context.Context, key, value string) error
+	// PutSettingIfAbsent sets a value unless the key is set, and returns the
+	// value now stored: the first writer wins when nodes start together.
+	PutSettingIfAbsent(ctx context.Context, key, value string) (string, error)
 }
