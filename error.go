@@ -15,6 +15,7 @@ const (
 	EUNAUTHORIZED = "unauthorized" // the caller is not authenticated
 	EFORBIDDEN    = "forbidden"    // the caller is authenticated but not allowed
 	ETHROTTLED    = "throttled"    // a quota or rate limit was hit; try again later
+	ETIMEOUT      = "timeout"      // the far side (a device, a peer) did not answer in time
 	EINTERNAL     = "internal"     // anything else; the detail is logged, never shown
 )
 

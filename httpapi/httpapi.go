@@ -54,6 +54,8 @@ func StatusCode(code string) int {
 		return http.StatusPreconditionFailed
 	case ferry.ETHROTTLED:
 		return http.StatusTooManyRequests
+	case ferry.ETIMEOUT:
+		return http.StatusGatewayTimeout
 	}
 	return http.StatusInternalServerError
 }
