@@ -217,7 +217,9 @@ var _ = register("LegacyRole", func(t *testing.T, s ferry.Store) {
 	add("t1", "u1", ferry.LegacyAdministrator) // again: no error
 	add("t1", "u2", ferry.LegacyReader)
 	add("t2", "u1", ferry.LegacyContributor)
-	key := func(a *ferry.LegacyRoleAssignment) string { return a.CatalogID + "/" + a.PrincipalID + "/" + string(a.Role) }
+	key := func(a *ferry.LegacyRoleAssignment) string {
+		return a.CatalogID + "/" + a.PrincipalID + "/" + string(a.Role)
+	}
 	got, err := s.ListLegacyRoles(ctx, "t1", "")
 	must(t, err)
 	if d := cmp.Diff([]string{"t1/u1/Administrator", "t1/u2/Reader"}, ids(got, key)); d != "" {
