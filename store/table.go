@@ -446,3 +446,5 @@ func nanos(t time.Time) int64 {
 }
 
 func lower(s string) string { return strings.ToLower(s) }
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
