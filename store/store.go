@@ -220,3 +220,24 @@ func (o *ops) write(ctx context.Context, fn func(q querier) error) error {
 	}
 	return nil
 }
+
+// atomic runs fn so that all of its writes apply or none do, even inside a
+// WithTx transaction (with a savepoint) whose caller goes on after an error.
+func (o *ops) atomic(ctx context.Context, fn func(q querier) error) error {
+	if o.tx == nil {
+		return o.write(ctx, fn)
+	}
+	if _, err := o.tx.ExecContext(ctx, "SAVEPOINT ferry_atomic"); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	if err := fn(o.tx); err != nil {
+		if _, rerr := o.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT ferry_atomic"); rerr != nil {
+			return errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
+		}
+		return err
+	}
+	if _, err := o.tx.ExecContext(ctx, "RELEASE SAVEPOINT ferry_atomic"); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
+	}
+	return nil
+}
