@@ -485,7 +485,7 @@ func (o *ops) ListCertificates(ctx context.Context, catalogID string) ([]*ferry.
 // UpdateCertificateStatus sets a certificate's status.
 func (o *ops) UpdateCertificateStatus(ctx context.Context, catalogID, serial string, s ferry.CertificateStatus) error {
 	return o.write(ctx, func(q querier) error {
-		c, err := certificates.getKey(ctx, q, catalogID, serial)
+		c, err := certificates.getForUpdate(ctx, o.d, q, catalogID, serial)
 		if err != nil {
 			return err
 		}

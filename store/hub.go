@@ -149,7 +149,7 @@ func (o *ops) UpdateConnections(ctx context.Context, hubID string, u []ferry.Con
 	}
 	return o.write(ctx, func(q querier) error {
 		for _, x := range u {
-			d, err := identities.getKey(ctx, q, hubID, x.DeviceID)
+			d, err := identities.getForUpdate(ctx, o.d, q, hubID, x.DeviceID)
 			if ferry.IsCode(err, ferry.ENOTFOUND) {
 				continue
 			}

@@ -163,7 +163,7 @@ func (o *ops) CountMigrationDevices(ctx context.Context, migrationID string) (ma
 func (o *ops) TransitionMigrationDevices(ctx context.Context, t []*ferry.MigrationTransition) error {
 	return o.atomic(ctx, func(q querier) error {
 		for _, x := range t {
-			d, err := migrationDevices.getKey(ctx, q, x.MigrationID, x.DeviceID)
+			d, err := migrationDevices.getForUpdate(ctx, o.d, q, x.MigrationID, x.DeviceID)
 			if err != nil {
 				return err
 			}

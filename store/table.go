@@ -218,6 +218,17 @@ func (t *table[T]) getKey(ctx context.Context, q querier, keys ...any) (*T, erro
 	return t.get(ctx, q, t.keyCond(keys))
 }
 
+// getForUpdate reads a record to change it in the same transaction. On
+// PostgreSQL it locks the row so that no other writer changes it meanwhile;
+// SQLite's immediate transactions already exclude other writers.
+func (t *table[T]) getForUpdate(ctx context.Context, d *dialect, q querier, keys ...any) (*T, error) {
+	c := t.keyCond(keys)
+	if d.postgres {
+		c.parts[len(c.parts)-1] += " FOR UPDATE"
+	}
+	return t.get(ctx, q, c)
+}
+
 func (t *table[T]) decode(doc []byte) (*T, error) {
 	v := new(T)
 	if err := json.Unmarshal(doc, v); err != nil {
