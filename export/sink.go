@@ -111,8 +111,14 @@ func Open(cfg Config) (*FileSink, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
-		return nil, fmt.Errorf("open export sink: %w", err)
+	if _, err := os.Stat(cfg.Dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+			return nil, fmt.Errorf("open export sink: %w", err)
+		}
+		// Make the new directory's own entry durable too.
+		if err := syncDir(filepath.Dir(filepath.Clean(cfg.Dir))); err != nil {
+			return nil, fmt.Errorf("open export sink: %w", err)
+		}
 	}
 	files, err := Files(cfg.Dir)
 	if err != nil {
