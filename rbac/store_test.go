@@ -259,3 +259,32 @@ func TestLegacyAuthorizer(t *testing.T) {
 		}
 	})
 }
+
+func TestAuthorizerStoreReloadsOnWrite(t *testing.T) {
+	ctx := context.Background()
+	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		a := rbac.New(s)
+		w := a.Store()
+		must(t, rbac.SeedBuiltIns(ctx, w))
+		const read = "Microsoft.AzureSphere/catalogs/read"
+		must(t, w.CreateRoleAssignment(ctx, &ferry.RoleAssignment{
+			ID: "abababab-0000-0000-0000-000000000001", Scope: catalog, PrincipalID: alice,
+			RoleDefinitionID: ferry.RoleAzureSphereReader, PrincipalType: ferry.PrincipalUser,
+		}))
+		must(t, a.Authorize(ctx, caller(alice), read, catalog))
+
+		// Narrowing the role through the wrapper takes effect at once.
+		d, err := w.GetRoleDefinition(ctx, ferry.RoleAzureSphereReader)
+		must(t, err)
+		d.Permissions = []ferry.Permission{{Actions: []string{"Microsoft.AzureSphere/catalogs/images/read"}}}
+		must(t, w.PutRoleDefinition(ctx, d))
+		wantCode(t, a.Authorize(ctx, caller(alice), read, catalog), ferry.EFORBIDDEN)
+		must(t, rbac.SeedBuiltIns(ctx, w))
+		must(t, a.Authorize(ctx, caller(alice), read, catalog))
+
+		must(t, w.DeleteRoleAssignment(ctx, "abababab-0000-0000-0000-000000000001"))
+		wantCode(t, a.Authorize(ctx, caller(alice), read, catalog), ferry.EFORBIDDEN)
+		// A failed write does not reload and returns the store's error.
+		wantCode(t, w.DeleteRoleAssignment(ctx, "abababab-0000-0000-0000-000000000001"), ferry.ENOTFOUND)
+	})
+}
