@@ -99,7 +99,9 @@ func TestLoadOrCreateBadFiles(t *testing.T) {
 		wantMsg string
 	}{
 		{"CorruptCACert", func(t *testing.T, dir string) { write(t, dir, pki.CACertFile, "not a certificate") }, "ca.crt"},
-		{"CorruptCAKey", func(t *testing.T, dir string) { write(t, dir, pki.CAKeyFile, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n") }, "ca.key"},
+		{"CorruptCAKey", func(t *testing.T, dir string) {
+			write(t, dir, pki.CAKeyFile, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+		}, "ca.key"},
 		{"CACertWithoutKey", func(t *testing.T, dir string) { remove(t, dir, pki.CAKeyFile) }, "ca.key is missing"},
 		{"CAKeyWithoutCert", func(t *testing.T, dir string) { remove(t, dir, pki.CACertFile) }, "ca.crt is missing"},
 		{"UnreadableCACert", func(t *testing.T, dir string) {
