@@ -162,8 +162,8 @@ type keyring struct {
 	ttl   time.Duration
 
 	mu       sync.Mutex
-	loadedAt time.Time // by now
-	missAt   time.Time // by the real clock: last reread for an unknown kid
+	loadedAt time.Time             // by now
+	missAt   time.Time             // by the real clock: last reread for an unknown kid
 	active   *loadedKey            // newest unretired key; nil if none
 	verify   map[string]*loadedKey // every key that still verifies
 	ordered  []*loadedKey          // verify, newest first
