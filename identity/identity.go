@@ -501,3 +501,43 @@ func (s *Service) check(ctx context.Context, hash, secret string) (bool, error) 
 	defer func() { <-s.hashing }()
 	return CheckPassword(hash, secret)
 }
+
+// GetPrincipal returns a principal without credential hashes. Returns
+// ENOTFOUND if none.
+func (s *Service) GetPrincipal(ctx context.Context, id string) (*ferry.Principal, error) {
+	p, err := s.store.GetPrincipal(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get principal: %w", err)
+	}
+	return Redact(p), nil
+}
+
+// ListPrincipals returns a page of principals without credential hashes.
+func (s *Service) ListPrincipals(ctx context.Context, f ferry.PrincipalFilter) (ferry.Page[*ferry.Principal], error) {
+	page, err := s.store.ListPrincipals(ctx, f)
+	if err != nil {
+		return page, fmt.Errorf("list principals: %w", err)
+	}
+	for i, p := range page.Items {
+		page.Items[i] = Redact(p)
+	}
+	return page, nil
+}
+
+// SetDisabled disables or enables a principal. A disabled principal cannot
+// sign in, and its tokens stop working at once. Returns ENOTFOUND if none.
+func (s *Service) SetDisabled(ctx context.Context, id string, disabled bool) error {
+	p, err := s.store.GetPrincipal(ctx, id)
+	if err != nil {
+		return fmt.Errorf("set disabled: %w", err)
+	}
+	if p.Disabled == disabled {
+		return nil
+	}
+	p.Disabled = disabled
+	p.UpdatedAt = s.now().UTC()
+	if err := s.store.UpdatePrincipal(ctx, p); err != nil {
+		return fmt.Errorf("set disabled: %w", err)
+	}
+	return nil
+}
