@@ -172,7 +172,7 @@ type Filter []Condition
 
 // ParseFilter parses the simple OData forms the Sphere API and CLI use:
 // comparisons `field eq 'value'` / `field ne 'value'` (values quoted with
-// single quotes, '' escaping a quote, or bare true/false/numbers) and
+// single quotes, ” escaping a quote, or bare true/false/numbers) and
 // `startswith(field,'value')` / `contains(field,'value')`, joined by `and`.
 // Returns InvalidRequestContent for anything else.
 func ParseFilter(s string) (Filter, error) {
