@@ -27,6 +27,9 @@ import (
 	"time"
 
 	"github.com/ferry-iot/ferry"
+	"github.com/ferry-iot/ferry/audit"
+	"github.com/ferry-iot/ferry/httpapi"
+	"github.com/ferry-iot/ferry/httpapi/arm"
 )
 
 // API versions served.
@@ -48,16 +51,11 @@ const (
 	ActionResourceGroupDel   = "Microsoft.Resources/subscriptions/resourceGroups/delete"
 )
 
-// Auditor records audit events; ferry.AuditStore satisfies it.
-type Auditor interface {
-	AppendAudit(ctx context.Context, e []*ferry.AuditEvent) error
-}
-
 // Config is what the handler needs.
 type Config struct {
 	Store      ferry.Store
 	Authorizer ferry.Authorizer // the integrated surface's; if it has Reload(ctx) error, it is called after role assignments are removed
-	Audit      Auditor          // nil: no audit records
+	Audit      audit.Recorder   // nil: no audit records
 	Logger     *slog.Logger
 	Now        func() time.Time
 	// TenantID is the directory tenant shown as each subscription's tenantId.
@@ -68,18 +66,27 @@ type Config struct {
 	ServiceChanged func(ctx context.Context, serviceID string) error
 }
 
-type handler struct{ cfg Config }
+type handler struct {
+	cfg       Config
+	subs, rgs *arm.Server // Microsoft.Resources subscriptions and resource groups (their api-versions differ)
+}
 
 // New returns the handler of subscriptions and resource groups. It serves
 // the paths Match accepts.
 func New(cfg Config) http.Handler {
 	if cfg.Logger == nil {
-		cfg.Logger = discard
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &handler{cfg: cfg}
+	h := &handler{cfg: cfg}
+	sc := arm.Config{Provider: "Microsoft.Resources", Authorizer: cfg.Authorizer, Audit: cfg.Audit, Logger: cfg.Logger, Now: cfg.Now}
+	sc.APIVersions = SubscriptionAPIVersions
+	h.subs = arm.NewServer(http.NewServeMux(), sc)
+	sc.APIVersions = ResourceGroupAPIVersions
+	h.rgs = arm.NewServer(http.NewServeMux(), sc)
+	return h
 }
 
 // Match reports whether path is one New's handler serves: /subscriptions,
@@ -117,49 +124,69 @@ func DefaultSubscription(ctx context.Context, st ferry.Store, now time.Time) (*f
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := segments(r.URL.Path)
 	if !Match(r.URL.Path) {
-		render(w, r, withCode("NotFound", ferry.ENOTFOUND, "No HTTP resource was found that matches the request URI."))
+		arm.Render(w, r, arm.NewError(ferry.ENOTFOUND, "NotFound", "No HTTP resource was found that matches the request URI."))
 		return
 	}
-	cfg := &h.cfg
+	serve := func(srv *arm.Server, op arm.Op, f httpapi.HandlerFunc) {
+		if op.Scope == nil {
+			op.Scope = func(*http.Request) string { return "/" }
+		}
+		srv.Wrap(op, f).ServeHTTP(w, r)
+	}
 	switch {
 	case len(s) == 1:
-		serve(cfg, w, r, call{op: "Subscriptions_List"}, only(http.MethodGet, h.listSubscriptions))
+		serve(h.subs, arm.Op{ID: "Subscriptions_List"}, only(http.MethodGet, h.listSubscriptions))
 	case len(s) == 2:
 		id := ferry.SubscriptionScope(s[1])
 		switch r.Method {
 		case http.MethodPut:
-			serve(cfg, w, r, call{op: "Subscriptions_CreateOrUpdate", action: ActionSubscriptionWrite, resourceID: id}, h.putSubscription)
+			serve(h.subs, arm.Op{ID: "Subscriptions_CreateOrUpdate", Action: ActionSubscriptionWrite, Scope: scope(id)}, h.putSubscription)
 		default:
-			serve(cfg, w, r, call{op: "Subscriptions_Get", action: ActionSubscriptionRead, resourceID: id}, only(http.MethodGet, h.getSubscription))
+			serve(h.subs, arm.Op{ID: "Subscriptions_Get", Action: ActionSubscriptionRead, Scope: scope(id)}, only(http.MethodGet, h.getSubscription))
 		}
 	case len(s) == 3:
-		serve(cfg, w, r, call{op: "ResourceGroups_List"}, only(http.MethodGet, h.listResourceGroups))
+		serve(h.rgs, arm.Op{ID: "ResourceGroups_List"}, only(http.MethodGet, h.listResourceGroups))
 	default:
 		id := ferry.ResourceGroupScope(s[1], s[3])
 		switch r.Method {
 		case http.MethodPut:
-			serve(cfg, w, r, call{op: "ResourceGroups_CreateOrUpdate", action: ActionResourceGroupWrite, resourceID: id}, h.putResourceGroup)
+			serve(h.rgs, arm.Op{ID: "ResourceGroups_CreateOrUpdate", Action: ActionResourceGroupWrite, Scope: scope(id)}, h.putResourceGroup)
 		case http.MethodDelete:
-			serve(cfg, w, r, call{op: "ResourceGroups_Delete", action: ActionResourceGroupDel, resourceID: id}, h.deleteResourceGroup)
+			serve(h.rgs, arm.Op{ID: "ResourceGroups_Delete", Action: ActionResourceGroupDel, Scope: scope(id)}, h.deleteResourceGroup)
 		case http.MethodHead:
-			serve(cfg, w, r, call{op: "ResourceGroups_CheckExistence", action: ActionResourceGroupRead, resourceID: id}, h.headResourceGroup)
+			serve(h.rgs, arm.Op{ID: "ResourceGroups_CheckExistence", Action: ActionResourceGroupRead, Scope: scope(id)}, h.headResourceGroup)
 		case http.MethodPatch:
-			serve(cfg, w, r, call{op: "ResourceGroups_Update", action: ActionResourceGroupWrite, resourceID: id}, h.patchResourceGroup)
+			serve(h.rgs, arm.Op{ID: "ResourceGroups_Update", Action: ActionResourceGroupWrite, Scope: scope(id)}, h.patchResourceGroup)
 		default:
-			serve(cfg, w, r, call{op: "ResourceGroups_Get", action: ActionResourceGroupRead, resourceID: id}, only(http.MethodGet, h.getResourceGroup))
+			serve(h.rgs, arm.Op{ID: "ResourceGroups_Get", Action: ActionResourceGroupRead, Scope: scope(id)}, only(http.MethodGet, h.getResourceGroup))
 		}
 	}
 }
 
+// scope returns an arm.Op scope function for a fixed resource ID.
+func scope(id string) func(*http.Request) string { return func(*http.Request) string { return id } }
+
 // only refuses methods other than m.
-func only(m string, h func(w http.ResponseWriter, r *http.Request) error) func(w http.ResponseWriter, r *http.Request) error {
+func only(m string, h httpapi.HandlerFunc) httpapi.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if r.Method != m {
 			w.Header().Set("Allow", m)
-			return withCode("MethodNotAllowed", ferry.EINVALID, "The requested resource does not support http method '%s'.", r.Method)
+			return arm.Errorf(ferry.EINVALID, "MethodNotAllowed", "The requested resource does not support http method '%s'.", r.Method)
 		}
 		return h(w, r)
 	}
+}
+
+// segments splits a request path into its non-empty segments, tolerating
+// the doubled slashes some clients send.
+func segments(path string) []string {
+	var out []string
+	for _, s := range strings.Split(path, "/") {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 var rgName = regexp.MustCompile(`^[-\w._()]{1,90}$`)

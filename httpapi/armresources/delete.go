@@ -101,18 +101,11 @@ func (h *handler) contents(ctx context.Context, tx ferry.Tx, sub, rg string) (*c
 // resource. ARM answers 202 and deletes in the background; Ferry deletes at
 // once and answers 200.
 func (h *handler) deleteResourceGroup(w http.ResponseWriter, r *http.Request) error {
-	if err := checkAPIVersion(r, ResourceGroupAPIVersions...); err != nil {
-		return err
-	}
 	ctx := r.Context()
 	g, err := h.resourceGroup(r)
-	if ferry.IsCode(err, ferry.ENOTFOUND) {
-		return err
-	}
 	if err != nil {
 		return err
 	}
-	caller := ferry.CallerFromContext(ctx)
 	var c *contents
 	err = h.cfg.Store.WithTx(ctx, func(tx ferry.Tx) error {
 		var err error
@@ -120,7 +113,7 @@ func (h *handler) deleteResourceGroup(w http.ResponseWriter, r *http.Request) er
 			return fmt.Errorf("delete resource group: %w", err)
 		}
 		for i, id := range c.ids {
-			if err := h.cfg.Authorizer.Authorize(ctx, caller, c.actions[i], id); err != nil {
+			if err := h.rgs.Authorize(ctx, c.actions[i], id); err != nil {
 				return err
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/ferry-iot/ferry"
+	"github.com/ferry-iot/ferry/audit"
 	"github.com/ferry-iot/ferry/httpapi/armresources"
 	"github.com/ferry-iot/ferry/identity"
 	"github.com/ferry-iot/ferry/pki"
@@ -63,7 +64,7 @@ func newEnv(t *testing.T, s ferry.Store) *env {
 	authz := rbac.New(s)
 	must(t, authz.Reload(ctx))
 	ids.Register(mux)
-	h := armresources.New(armresources.Config{Store: s, Authorizer: authz, Audit: s, TenantID: boot.TenantID})
+	h := armresources.New(armresources.Config{Store: s, Authorizer: authz, Audit: audit.NewStoreRecorder(s), TenantID: boot.TenantID})
 	arm = ids.RequireAuth(h)
 	def, err := armresources.DefaultSubscription(ctx, s, time.Now())
 	must(t, err)

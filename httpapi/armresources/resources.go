@@ -3,12 +3,11 @@ package armresources
 import (
 	"fmt"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/ferry-iot/ferry"
 	"github.com/ferry-iot/ferry/httpapi"
+	"github.com/ferry-iot/ferry/httpapi/arm"
 )
 
 type subscriptionJSON struct {
@@ -54,44 +53,7 @@ func rgJSON(g *ferry.ResourceGroup) resourceGroupJSON {
 	return j
 }
 
-// listPage reads $top and $skiptoken into list options.
-func listPage(r *http.Request) (ferry.ListOptions, error) {
-	q := r.URL.Query()
-	opt := ferry.ListOptions{After: q.Get("$skiptoken")}
-	if t := q.Get("$top"); t != "" {
-		n, err := strconv.Atoi(t)
-		if err != nil || n < 1 {
-			return opt, withCode("InvalidParameter", ferry.EINVALID, "The value of $top must be a positive integer.")
-		}
-		opt.Limit = n
-	}
-	return opt, nil
-}
-
-// nextLink returns the URL of the page after next, or "".
-func nextLink(r *http.Request, next string) string {
-	if next == "" {
-		return ""
-	}
-	u := url.URL{Scheme: "https", Host: r.Host, Path: r.URL.Path}
-	if r.TLS == nil {
-		u.Scheme = "http"
-	}
-	q := r.URL.Query()
-	q.Set("$skiptoken", next)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
-type listJSON[T any] struct {
-	Value    []T    `json:"value"`
-	NextLink string `json:"nextLink,omitempty"`
-}
-
 func (h *handler) listSubscriptions(w http.ResponseWriter, r *http.Request) error {
-	if err := checkAPIVersion(r, SubscriptionAPIVersions...); err != nil {
-		return err
-	}
 	ctx := r.Context()
 	caller := ferry.CallerFromContext(ctx)
 	if caller == nil {
@@ -100,23 +62,29 @@ func (h *handler) listSubscriptions(w http.ResponseWriter, r *http.Request) erro
 	if _, err := DefaultSubscription(ctx, h.cfg.Store, h.cfg.Now()); err != nil {
 		return err
 	}
-	opt, err := listPage(r)
+	pg, err := arm.ParsePaging(r)
 	if err != nil {
 		return err
 	}
-	p, err := h.cfg.Store.ListSubscriptions(ctx, opt)
+	var keepErr error
+	items, next, err := arm.Paginate(r, pg, func(o ferry.ListOptions) (ferry.Page[*ferry.Subscription], error) {
+		return h.cfg.Store.ListSubscriptions(ctx, o)
+	}, func(s *ferry.Subscription) bool {
+		ok, err := h.canSee(r, caller, s.ID)
+		if err != nil {
+			keepErr = err
+		}
+		return ok
+	})
+	if err == nil {
+		err = keepErr
+	}
 	if err != nil {
 		return fmt.Errorf("list subscriptions: %w", err)
 	}
-	out := listJSON[subscriptionJSON]{Value: []subscriptionJSON{}, NextLink: nextLink(r, p.Next)}
-	for _, s := range p.Items {
-		ok, err := h.canSee(r, caller, s.ID)
-		if err != nil {
-			return err
-		}
-		if ok {
-			out.Value = append(out.Value, h.subscriptionJSON(s))
-		}
+	out := arm.List[subscriptionJSON]{Value: []subscriptionJSON{}, NextLink: next}
+	for _, s := range items {
+		out.Value = append(out.Value, h.subscriptionJSON(s))
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, out)
 }
@@ -158,7 +126,7 @@ func (h *handler) subscription(r *http.Request, id string) (*ferry.Subscription,
 	}
 	s, err := h.cfg.Store.GetSubscription(ctx, id)
 	if ferry.IsCode(err, ferry.ENOTFOUND) {
-		return nil, withCode("SubscriptionNotFound", ferry.ENOTFOUND, "The subscription '%s' could not be found.", id)
+		return nil, arm.Errorf(ferry.ENOTFOUND, "SubscriptionNotFound", "The subscription '%s' could not be found.", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get subscription: %w", err)
@@ -167,9 +135,6 @@ func (h *handler) subscription(r *http.Request, id string) (*ferry.Subscription,
 }
 
 func (h *handler) getSubscription(w http.ResponseWriter, r *http.Request) error {
-	if err := checkAPIVersion(r, SubscriptionAPIVersions...); err != nil {
-		return err
-	}
 	s, err := h.subscription(r, segments(r.URL.Path)[1])
 	if err != nil {
 		return err
@@ -178,21 +143,18 @@ func (h *handler) getSubscription(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (h *handler) putSubscription(w http.ResponseWriter, r *http.Request) error {
-	if err := checkAPIVersion(r, SubscriptionAPIVersions...); err != nil {
-		return err
-	}
 	id := segments(r.URL.Path)[1]
 	if !ferry.IsUUID(id) {
-		return withCode("InvalidSubscriptionId", ferry.EINVALID, "The provided subscription identifier '%s' is malformed or invalid.", id)
+		return arm.Errorf(ferry.EINVALID, "InvalidSubscriptionId", "The provided subscription identifier '%s' is malformed or invalid.", id)
 	}
 	var body struct {
 		DisplayName string `json:"displayName"`
 	}
-	if err := decode(r, &body); err != nil {
+	if err := arm.Decode(r, &body, true); err != nil {
 		return err
 	}
 	if strings.TrimSpace(body.DisplayName) == "" {
-		return withCode("InvalidRequestContent", ferry.EINVALID, "The subscription needs a displayName.")
+		return arm.Errorf(ferry.EINVALID, "InvalidRequestContent", "The subscription needs a displayName.")
 	}
 	ctx := r.Context()
 	status := http.StatusOK
@@ -211,9 +173,6 @@ func (h *handler) putSubscription(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (h *handler) listResourceGroups(w http.ResponseWriter, r *http.Request) error {
-	if err := checkAPIVersion(r, ResourceGroupAPIVersions...); err != nil {
-		return err
-	}
 	ctx := r.Context()
 	caller := ferry.CallerFromContext(ctx)
 	if caller == nil {
@@ -223,24 +182,29 @@ func (h *handler) listResourceGroups(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	opt, err := listPage(r)
+	pg, err := arm.ParsePaging(r)
 	if err != nil {
 		return err
 	}
-	p, err := h.cfg.Store.ListResourceGroups(ctx, sub.ID, opt)
+	var keepErr error
+	items, next, err := arm.Paginate(r, pg, func(o ferry.ListOptions) (ferry.Page[*ferry.ResourceGroup], error) {
+		return h.cfg.Store.ListResourceGroups(ctx, sub.ID, o)
+	}, func(g *ferry.ResourceGroup) bool {
+		err := h.cfg.Authorizer.Authorize(ctx, caller, ActionResourceGroupRead, ferry.ResourceGroupScope(g.SubscriptionID, g.Name))
+		if c := ferry.ErrorCode(err); c != "" && c != ferry.EFORBIDDEN {
+			keepErr = err
+		}
+		return err == nil
+	})
+	if err == nil {
+		err = keepErr
+	}
 	if err != nil {
 		return fmt.Errorf("list resource groups: %w", err)
 	}
-	out := listJSON[resourceGroupJSON]{Value: []resourceGroupJSON{}, NextLink: nextLink(r, p.Next)}
-	for _, g := range p.Items {
-		err := h.cfg.Authorizer.Authorize(ctx, caller, ActionResourceGroupRead, ferry.ResourceGroupScope(g.SubscriptionID, g.Name))
-		switch ferry.ErrorCode(err) {
-		case "":
-			out.Value = append(out.Value, rgJSON(g))
-		case ferry.EFORBIDDEN:
-		default:
-			return err
-		}
+	out := arm.List[resourceGroupJSON]{Value: []resourceGroupJSON{}, NextLink: next}
+	for _, g := range items {
+		out.Value = append(out.Value, rgJSON(g))
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, out)
 }
@@ -255,7 +219,7 @@ func (h *handler) resourceGroup(r *http.Request) (*ferry.ResourceGroup, error) {
 	}
 	g, err := h.cfg.Store.GetResourceGroup(r.Context(), sub.ID, s[3])
 	if ferry.IsCode(err, ferry.ENOTFOUND) {
-		return nil, withCode("ResourceGroupNotFound", ferry.ENOTFOUND, "Resource group '%s' could not be found.", s[3])
+		return nil, arm.Errorf(ferry.ENOTFOUND, "ResourceGroupNotFound", "Resource group '%s' could not be found.", s[3])
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get resource group: %w", err)
@@ -264,9 +228,6 @@ func (h *handler) resourceGroup(r *http.Request) (*ferry.ResourceGroup, error) {
 }
 
 func (h *handler) getResourceGroup(w http.ResponseWriter, r *http.Request) error {
-	if err := checkAPIVersion(r, ResourceGroupAPIVersions...); err != nil {
-		return err
-	}
 	g, err := h.resourceGroup(r)
 	if err != nil {
 		return err
@@ -275,9 +236,6 @@ func (h *handler) getResourceGroup(w http.ResponseWriter, r *http.Request) error
 }
 
 func (h *handler) headResourceGroup(w http.ResponseWriter, r *http.Request) error {
-	if err := checkAPIVersion(r, ResourceGroupAPIVersions...); err != nil {
-		return err
-	}
 	if _, err := h.resourceGroup(r); err != nil {
 		return err
 	}
@@ -293,21 +251,18 @@ type rgBody struct {
 }
 
 func (h *handler) putResourceGroup(w http.ResponseWriter, r *http.Request) error {
-	if err := checkAPIVersion(r, ResourceGroupAPIVersions...); err != nil {
-		return err
-	}
 	s := segments(r.URL.Path)
 	name := s[3]
 	if !validRGName(name) {
-		return withCode("InvalidResourceGroup", ferry.EINVALID,
+		return arm.Errorf(ferry.EINVALID, "InvalidResourceGroup",
 			"The provided resource group name '%s' has these invalid characters or length. The name can contain up to 90 letters, digits, underscores, hyphens, periods and parentheses, and cannot end in a period.", name)
 	}
 	var body rgBody
-	if err := decode(r, &body); err != nil {
+	if err := arm.Decode(r, &body, true); err != nil {
 		return err
 	}
 	if strings.TrimSpace(body.Location) == "" {
-		return withCode("LocationRequired", ferry.EINVALID, "The location property is required for this definition.")
+		return arm.Errorf(ferry.EINVALID, "LocationRequired", "The location property is required for this definition.")
 	}
 	sub, err := h.subscription(r, s[1])
 	if err != nil {
@@ -323,7 +278,7 @@ func (h *handler) putResourceGroup(w http.ResponseWriter, r *http.Request) error
 	case err != nil:
 		return fmt.Errorf("put resource group: %w", err)
 	case !strings.EqualFold(normLocation(g.Location), normLocation(body.Location)):
-		return withCode("InvalidResourceGroupLocation", ferry.ECONFLICT,
+		return arm.Errorf(ferry.ECONFLICT, "InvalidResourceGroupLocation",
 			"Invalid resource group location '%s'. The Resource group already exists in location '%s'.", body.Location, g.Location)
 	}
 	g.Tags = body.Tags
@@ -334,11 +289,8 @@ func (h *handler) putResourceGroup(w http.ResponseWriter, r *http.Request) error
 }
 
 func (h *handler) patchResourceGroup(w http.ResponseWriter, r *http.Request) error {
-	if err := checkAPIVersion(r, ResourceGroupAPIVersions...); err != nil {
-		return err
-	}
 	var body rgBody
-	if err := decode(r, &body); err != nil {
+	if err := arm.Decode(r, &body, true); err != nil {
 		return err
 	}
 	g, err := h.resourceGroup(r)
