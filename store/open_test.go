@@ -81,8 +81,6 @@ func TestSchemaTooNew(t *testing.T) {
 			if err != nil || want < 1 {
 				t.Fatalf("SchemaVersion = %d, %v", want, err)
 			}
-			db.Close()
-
 			raw, err := sql.Open(driver, dsn)
 			if err != nil {
 				t.Fatal(err)
@@ -91,6 +89,10 @@ func TestSchemaTooNew(t *testing.T) {
 			if _, err := raw.ExecContext(ctx, "INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true)", want+1); err != nil {
 				t.Fatal(err)
 			}
+			if err := db.Ping(ctx); err == nil {
+				t.Error("Ping of a database at a newer schema succeeded")
+			}
+			db.Close()
 			before := snapshot(t, raw)
 
 			_, err = store.Open(ctx, store.Config{URL: url})
