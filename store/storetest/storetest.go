@@ -192,9 +192,9 @@ func collect[T any](t *testing.T, list func(opt ferry.ListOptions) (ferry.Page[T
 
 // ids maps items to keys, for comparisons.
 func ids[T any](items []T, key func(T) string) []string {
-	out := make([]string, len(items))
-	for i, v := range items {
-		out[i] = key(v)
+	var out []string
+	for _, v := range items {
+		out = append(out, key(v))
 	}
 	return out
 }
