@@ -240,7 +240,7 @@ func (r *Record) Event() (ferry.Event, error) {
 
 // appendLine appends the NDJSON line of a record to buf.
 func appendLine(buf *bytes.Buffer, r *Record) error {
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(r) // Encode writes one line ending in '\n'
+	buf.Write(r.appendJSON(buf.AvailableBuffer()))
+	buf.WriteByte('\n')
+	return nil
 }

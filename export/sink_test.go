@@ -488,3 +488,27 @@ func BenchmarkWriteParallel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWriteBatch measures events/s when one caller writes 100 events
+// per call: the cost of encoding and writing with fsyncs amortized.
+func BenchmarkWriteBatch(b *testing.B) {
+	s, err := export.Open(export.Config{Dir: b.TempDir(), ApplicationID: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	batch := make([]ferry.Event, 100)
+	for i := range batch {
+		batch[i] = telemetry(i)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.Write(ctx, batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(s.Stats().Bytes)/float64(b.N*len(batch)), "bytes/event")
+}
