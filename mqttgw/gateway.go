@@ -458,7 +458,8 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 	switch pk.FixedHeader.Type {
 	case packets.Publish:
 		if pk.FixedHeader.Qos > 1 {
-			return pk, packets.ErrQosNotSupported // IoT Hub closes the connection on QoS 2
+			cl.Stop(packets.ErrQosNotSupported) // IoT Hub closes the connection on QoS 2
+			return pk, packets.ErrRejectPacket
 		}
 	case packets.Disconnect:
 		if c != nil {
