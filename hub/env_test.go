@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/ferry-iot/ferry"
 	"github.com/ferry-iot/ferry/eventbus"
 	"github.com/ferry-iot/ferry/export"
 	"github.com/ferry-iot/ferry/hub"
 	"github.com/ferry-iot/ferry/mqttgw"
 	"github.com/ferry-iot/ferry/sas"
-	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 // env is a hub on a real store, bus, export sink and MQTT listener.

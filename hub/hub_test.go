@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/ferry-iot/ferry"
 	"github.com/ferry-iot/ferry/export"
 	"github.com/ferry-iot/ferry/mqttgw"
 	"github.com/ferry-iot/ferry/sas"
 	"github.com/ferry-iot/ferry/store/storetest"
-	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 func TestTelemetry(t *testing.T) {
