@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -459,6 +460,10 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 	case packets.Publish:
 		if pk.FixedHeader.Qos > 1 {
 			cl.Stop(packets.ErrQosNotSupported) // IoT Hub closes the connection on QoS 2
+			return pk, packets.ErrRejectPacket
+		}
+		if strings.ContainsAny(pk.TopicName, "+#") || pk.TopicName == "" {
+			cl.Stop(packets.ErrTopicNameInvalid) // mochi would drop it silently
 			return pk, packets.ErrRejectPacket
 		}
 	case packets.Disconnect:
