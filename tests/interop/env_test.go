@@ -150,4 +150,3 @@ func sdkDir(t *testing.T) string {
 	require(t, err == nil && haveTool("node"), "node and tests/azure-sdk/node_modules (npm ci)")
 	return dir
 }
-
