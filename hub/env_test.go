@@ -18,7 +18,7 @@ import (
 
 // env is a hub on a real store, bus, export sink and MQTT listener.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	store ferry.Store
 	hubs  *hub.Service
 	gw    *mqttgw.Gateway
@@ -30,13 +30,13 @@ type env struct {
 	events []ferry.Event
 }
 
-func newEnv(t *testing.T, s ferry.Store) *env {
+func newEnv(t testing.TB, s ferry.Store) *env {
 	t.Helper()
 	return newEnvWith(t, s, mqttgw.Config{}, "127.0.0.1:0")
 }
 
 // newEnvWith starts the gateway with cfg's limits on addr.
-func newEnvWith(t *testing.T, s ferry.Store, cfg mqttgw.Config, addr string) *env {
+func newEnvWith(t testing.TB, s ferry.Store, cfg mqttgw.Config, addr string) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, store: s, dir: t.TempDir()}
