@@ -249,9 +249,9 @@ func (e *env) connect(id, key string, onMsg paho.MessageHandler) paho.Client {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	opts := paho.NewClientOptions().AddBroker("tcp://"+e.mqtt).SetClientID(id).
-		SetUsername(hostA+"/"+id+"/?api-version=2021-04-12").SetPassword(tok).SetAutoReconnect(false).
-		SetConnectTimeout(5*time.Second).SetCleanSession(false).SetOrderMatters(false).SetProtocolVersion(4).
+	opts := paho.NewClientOptions().AddBroker("tcp://" + e.mqtt).SetClientID(id).
+		SetUsername(hostA + "/" + id + "/?api-version=2021-04-12").SetPassword(tok).SetAutoReconnect(false).
+		SetConnectTimeout(5 * time.Second).SetCleanSession(false).SetOrderMatters(false).SetProtocolVersion(4).
 		SetDefaultPublishHandler(onMsg)
 	c := paho.NewClient(opts)
 	if t := c.Connect(); !t.WaitTimeout(10*time.Second) || t.Error() != nil {
