@@ -3,7 +3,6 @@ package hubsvc
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -412,17 +411,11 @@ func (s *server) matchTwins(r *http.Request, hub *ferry.Hub, where hubquery.Expr
 			if err != nil {
 				return nil, "", fmt.Errorf("query devices: %w", err)
 			}
-			tj := twinOut(d, t)
-			if where != nil {
-				doc, err := asDoc(tj)
-				if err != nil {
-					return nil, "", err
-				}
-				if !where.Match(doc) {
-					continue
-				}
+			doc := hubquery.TwinDocument(d, t)
+			if where != nil && !where.Match(doc) {
+				continue
 			}
-			out = append(out, tj)
+			out = append(out, doc)
 		}
 		after = page.Next
 		if after == "" {
@@ -439,15 +432,3 @@ func continuationErr(err error) error {
 	return fmt.Errorf("query: %w", err)
 }
 
-// asDoc turns a value into the generic JSON document queries match.
-func asDoc(v any) (map[string]any, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("query document: %w", err)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
-		return nil, fmt.Errorf("query document: %w", err)
-	}
-	return doc, nil
-}

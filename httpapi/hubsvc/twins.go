@@ -8,74 +8,20 @@ import (
 	"time"
 
 	"github.com/ferry-iot/ferry"
+	"github.com/ferry-iot/ferry/hubquery"
 )
 
-// twinJSON is a device twin in the IoT Hub service API's shape; it is also
-// the document `SELECT * FROM devices` matches and returns.
-type twinJSON struct {
-	DeviceID                  string          `json:"deviceId"`
-	ModelID                   string          `json:"modelId"`
-	ETag                      string          `json:"etag"`
-	DeviceETag                string          `json:"deviceEtag"`
-	Status                    string          `json:"status"`
-	StatusReason              *string         `json:"statusReason,omitempty"`
-	StatusUpdateTime          string          `json:"statusUpdateTime"`
-	ConnectionState           string          `json:"connectionState"`
-	LastActivityTime          string          `json:"lastActivityTime"`
-	CloudToDeviceMessageCount int             `json:"cloudToDeviceMessageCount"`
-	AuthenticationType        string          `json:"authenticationType"`
-	X509Thumbprint            thumbprintJSON  `json:"x509Thumbprint"`
-	Version                   int64           `json:"version"`
-	Tags                      map[string]any  `json:"tags"`
-	Properties                propertiesJSON  `json:"properties"`
-	Capabilities              *capabilityJSON `json:"capabilities,omitempty"`
-}
-
-type propertiesJSON struct {
-	Desired  map[string]any `json:"desired"`
-	Reported map[string]any `json:"reported"`
-}
-
-// section renders desired or reported properties with their $version and
-// $metadata, as IoT Hub adds them.
-func section(m map[string]any, version int64) map[string]any {
-	out := make(map[string]any, len(m)+2)
-	for k, v := range m {
-		out[k] = v
-	}
-	out["$metadata"] = map[string]any{}
-	out["$version"] = version
-	return out
-}
-
-func twinOut(d *ferry.DeviceIdentity, t *ferry.Twin) twinJSON {
-	tags := t.Tags
-	if tags == nil {
-		tags = map[string]any{}
-	}
-	return twinJSON{
-		DeviceID: d.DeviceID, ModelID: d.ModelID, ETag: t.ETag, DeviceETag: d.ETag,
-		Status: string(d.Status), StatusReason: strp(d.StatusReason), StatusUpdateTime: timeString(d.StatusUpdatedAt),
-		ConnectionState: string(orDisconnected(d.ConnectionState)), LastActivityTime: timeString(d.LastActivityAt),
-		CloudToDeviceMessageCount: d.C2DMessageCount, AuthenticationType: string(d.Auth.Type),
-		X509Thumbprint: thumbprintJSON{PrimaryThumbprint: strp(d.Auth.PrimaryThumbprint), SecondaryThumbprint: strp(d.Auth.SecondaryThumbprint)},
-		Version:        t.Version, Tags: tags,
-		Properties:   propertiesJSON{Desired: section(t.Desired, t.DesiredVersion), Reported: section(t.Reported, t.ReportedVersion)},
-		Capabilities: &capabilityJSON{IoTEdge: d.IoTEdge},
-	}
-}
-
 // twinDoc loads an identity and its twin and renders them.
-func (s *server) twinDoc(r *http.Request, hub *ferry.Hub, id string) (twinJSON, error) {
+func (s *server) twinDoc(r *http.Request, hub *ferry.Hub, id string) (map[string]any, error) {
 	d, err := s.cfg.Store.GetDeviceIdentity(r.Context(), hub.ID, id)
 	if err != nil {
-		return twinJSON{}, deviceErr(id, err)
+		return nil, deviceErr(id, err)
 	}
 	t, err := s.cfg.Store.GetTwin(r.Context(), hub.ID, id)
 	if err != nil {
-		return twinJSON{}, deviceErr(id, err)
+		return nil, deviceErr(id, err)
 	}
-	return twinOut(d, t), nil
+	return hubquery.TwinDocument(d, t), nil
 }
 
 func (s *server) getTwin(w http.ResponseWriter, r *http.Request, hub *ferry.Hub) error {
@@ -83,7 +29,7 @@ func (s *server) getTwin(w http.ResponseWriter, r *http.Request, hub *ferry.Hub)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, tj.ETag, tj)
+	return writeJSON(w, http.StatusOK, tj["etag"].(string), tj)
 }
 
 // twinPatch reads {"tags":{...},"properties":{"desired":{...}}}. Reported
@@ -190,7 +136,7 @@ func (s *server) writeTwin(w http.ResponseWriter, r *http.Request, hub *ferry.Hu
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, tj.ETag, tj)
+	return writeJSON(w, http.StatusOK, tj["etag"].(string), tj)
 }
 
 // methodRequest is the body of POST /twins/{id}/methods.
