@@ -431,4 +431,3 @@ func continuationErr(err error) error {
 	}
 	return fmt.Errorf("query: %w", err)
 }
-
