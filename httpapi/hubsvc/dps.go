@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/ferry-iot/ferry"
+	"github.com/ferry-iot/ferry/jobs"
 )
 
 // attestationJSON is a DPS attestation mechanism.
@@ -316,10 +317,10 @@ func commonIn(ps *ferry.ProvisioningService, in *enrollmentJSON) (status ferry.E
 	if in.InitialTwin != nil {
 		twin.Tags = in.InitialTwin.Tags
 		if in.InitialTwin.Properties != nil {
-			twin.Desired = stripMeta(in.InitialTwin.Properties.Desired)
+			twin.Desired = jobs.StripMeta(in.InitialTwin.Properties.Desired)
 		}
 		for _, m := range []map[string]any{twin.Tags, twin.Desired} {
-			if err := checkTwinKeys(m, 1); err != nil {
+			if err := jobs.CheckTwinKeys(m); err != nil {
 				return status, policy, hubs, rp, twin, err
 			}
 		}

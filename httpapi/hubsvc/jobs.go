@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferry-iot/ferry"
 	"github.com/ferry-iot/ferry/hubquery"
+	"github.com/ferry-iot/ferry/jobs"
 )
 
 // jobJSON is a job in the IoT Hub jobs v2 API's shape.
@@ -117,8 +118,12 @@ func (s *server) putJob(w http.ResponseWriter, r *http.Request, hub *ferry.Hub) 
 		if len(in.UpdateTwin) == 0 {
 			return ferry.Errorf(ferry.EINVALID, "A scheduleUpdateTwin job needs updateTwin.")
 		}
-		if _, err := ParseJobTwinPatch(in.UpdateTwin); err != nil {
+		p, err := jobs.ParseTwinPatch(in.UpdateTwin)
+		if err != nil {
 			return err
+		}
+		if len(p.Tags) == 0 && len(p.Desired) == 0 {
+			return ferry.Errorf(ferry.EINVALID, "updateTwin changes neither tags nor desired properties.")
 		}
 		j.TwinPatch = in.UpdateTwin
 	default:
@@ -135,38 +140,6 @@ func (s *server) putJob(w http.ResponseWriter, r *http.Request, hub *ferry.Hub) 
 		s.cfg.JobsChanged()
 	}
 	return writeJSON(w, http.StatusOK, "", jobOut(j))
-}
-
-// ParseJobTwinPatch reads the updateTwin member of a twin job
-// ({"tags":{...},"properties":{"desired":{...}},"etag":"*"}) into a patch.
-// Returns EINVALID for anything else, including reported properties.
-func ParseJobTwinPatch(raw json.RawMessage) (ferry.TwinPatch, error) {
-	var in struct {
-		Tags       map[string]any `json:"tags"`
-		Properties *struct {
-			Desired  map[string]any `json:"desired"`
-			Reported map[string]any `json:"reported"`
-		} `json:"properties"`
-	}
-	if err := json.Unmarshal(raw, &in); err != nil {
-		return ferry.TwinPatch{}, ferry.WrapError(ferry.EINVALID, "updateTwin is not a twin patch.", err)
-	}
-	p := ferry.TwinPatch{Tags: in.Tags}
-	if in.Properties != nil {
-		if len(stripMeta(in.Properties.Reported)) > 0 {
-			return ferry.TwinPatch{}, ferry.Errorf(ferry.EINVALID, "Reported properties can only be written by the device.")
-		}
-		p.Desired = stripMeta(in.Properties.Desired)
-	}
-	for _, m := range []map[string]any{p.Tags, p.Desired} {
-		if err := checkTwinKeys(m, 1); err != nil {
-			return ferry.TwinPatch{}, err
-		}
-	}
-	if len(p.Tags) == 0 && len(p.Desired) == 0 {
-		return ferry.TwinPatch{}, ferry.Errorf(ferry.EINVALID, "updateTwin changes neither tags nor desired properties.")
-	}
-	return p, nil
 }
 
 func (s *server) getJob(w http.ResponseWriter, r *http.Request, hub *ferry.Hub) error {

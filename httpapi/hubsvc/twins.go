@@ -9,6 +9,7 @@ import (
 
 	"github.com/ferry-iot/ferry"
 	"github.com/ferry-iot/ferry/hubquery"
+	"github.com/ferry-iot/ferry/jobs"
 )
 
 // twinDoc loads an identity and its twin and renders them.
@@ -35,62 +36,20 @@ func (s *server) getTwin(w http.ResponseWriter, r *http.Request, hub *ferry.Hub)
 // twinPatch reads {"tags":{...},"properties":{"desired":{...}}}. Reported
 // properties belong to the device and are refused.
 func twinPatch(r *http.Request) (ferry.TwinPatch, error) {
-	var in struct {
-		DeviceID   string         `json:"deviceId"`
-		Tags       map[string]any `json:"tags"`
-		Properties *struct {
-			Desired  map[string]any `json:"desired"`
-			Reported map[string]any `json:"reported"`
-		} `json:"properties"`
-	}
-	if err := decode(r, &in); err != nil {
+	var raw json.RawMessage
+	if err := decode(r, &raw); err != nil {
 		return ferry.TwinPatch{}, err
+	}
+	var in struct {
+		DeviceID string `json:"deviceId"`
+	}
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return ferry.TwinPatch{}, ferry.WrapError(ferry.EINVALID, "The twin is not a JSON object.", err)
 	}
 	if in.DeviceID != "" && in.DeviceID != r.PathValue("id") {
 		return ferry.TwinPatch{}, ferry.Errorf(ferry.EINVALID, "The deviceId in the body does not match the one in the URI.")
 	}
-	p := ferry.TwinPatch{Tags: in.Tags}
-	if in.Properties != nil {
-		if len(stripMeta(in.Properties.Reported)) > 0 {
-			return ferry.TwinPatch{}, ferry.Errorf(ferry.EINVALID, "Reported properties can only be written by the device.")
-		}
-		p.Desired = stripMeta(in.Properties.Desired)
-	}
-	for _, m := range []map[string]any{p.Tags, p.Desired} {
-		if err := checkTwinKeys(m, 1); err != nil {
-			return ferry.TwinPatch{}, err
-		}
-	}
-	return p, nil
-}
-
-// stripMeta drops the $version and $metadata members SDKs echo back.
-func stripMeta(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	delete(m, "$version")
-	delete(m, "$metadata")
-	return m
-}
-
-// checkTwinKeys applies IoT Hub's rules on twin keys: no '$' start, no '.',
-// ' ' or control characters, and at most 10 levels of nesting.
-func checkTwinKeys(m map[string]any, depth int) error {
-	if depth > 10 {
-		return ferry.Errorf(ferry.EINVALID, "Twin documents nest at most 10 levels deep.")
-	}
-	for k, v := range m {
-		if k == "" || strings.HasPrefix(k, "$") || strings.ContainsAny(k, ". ") || len(k) > 1024 {
-			return ferry.Errorf(ferry.EINVALID, "The twin key %q is not allowed.", k)
-		}
-		if sub, ok := v.(map[string]any); ok {
-			if err := checkTwinKeys(sub, depth+1); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return jobs.ParseTwinPatch(raw)
 }
 
 func (s *server) hubs() (ferry.HubService, error) {
