@@ -42,8 +42,8 @@ func TestEnrollmentGroups(t *testing.T) {
 			"attestation": map[string]any{"type": "symmetricKey"}, "provisioningStatus": "enabled",
 			"reprovisionPolicy": map[string]any{"updateHubAssignment": true, "migrateDeviceData": false},
 			"allocationPolicy":  "static", "iotHubs": []string{hostA},
-			"initialTwin":       map[string]any{"tags": map[string]any{"site": "berlin"}, "properties": map[string]any{"desired": map[string]any{"fw": "1"}}},
-			"capabilities":      map[string]any{"iotEdge": false}})
+			"initialTwin":  map[string]any{"tags": map[string]any{"site": "berlin"}, "properties": map[string]any{"desired": map[string]any{"fw": "1"}}},
+			"capabilities": map[string]any{"iotEdge": false}})
 		wantStatus(t, r, 200)
 		g := r.obj(t)
 		keys := g["attestation"].(map[string]any)["symmetricKey"].(map[string]any)
@@ -224,7 +224,7 @@ func TestEnrollmentsAndRegistrations(t *testing.T) {
 		now := time.Now()
 		if err := s.PutEnrollmentGroup(ctx, &ferry.EnrollmentGroup{ServiceID: e.dps.ID, ID: "g1", Status: ferry.EnrollmentEnabled,
 			Attestation: ferry.Attestation{Type: ferry.AttestSymmetricKey, PrimaryKey: ferry.NewKey(64), SecondaryKey: ferry.NewKey(64)},
-			CreatedAt: now, UpdatedAt: now}, ""); err != nil {
+			CreatedAt:   now, UpdatedAt: now}, ""); err != nil {
 			t.Fatal(err)
 		}
 		for i := range 3 {
