@@ -105,7 +105,7 @@ func testDevicePlane(t *testing.T, m *Main) {
 		t.Fatal(err)
 	}
 	mqttAddr := strings.TrimPrefix(m.mqttLns[0], "mqtts://")
-	opts := mqtt.NewClientOptions().AddBroker("ssl://"+mqttAddr).SetClientID("sensor-1").
+	opts := mqtt.NewClientOptions().AddBroker("ssl://" + mqttAddr).SetClientID("sensor-1").
 		SetUsername("127.0.0.1/sensor-1/?api-version=2021-04-12").SetPassword(pw).
 		SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}).SetProtocolVersion(4).
 		SetAutoReconnect(false).SetCleanSession(true)
