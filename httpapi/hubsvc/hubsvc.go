@@ -120,6 +120,7 @@ func New(cfg Config) http.Handler {
 	hub("GET /devices/{id}", OpRegistryRead, s.getDevice)
 	hub("DELETE /devices/{id}", OpRegistryWrite, s.deleteDevice)
 	hub("GET /devices", OpRegistryRead, s.listDevices)
+	hub("GET /devices/{$}", OpRegistryRead, s.listDevices) // the Node SDK lists with a trailing slash
 	hub("POST /devices/query", OpRegistryRead, s.queryDevices)
 	hub("POST /devices/{id}/messages/deviceBound", OpSendC2D, s.sendC2D)
 	hub("GET /twins/{id}", OpTwinRead, s.getTwin)
