@@ -131,7 +131,7 @@ func TestServiceSDKs(t *testing.T) {
 		now := time.Now()
 		if err := s.PutEnrollmentGroup(ctx, &ferry.EnrollmentGroup{ServiceID: ps.ID, ID: "reg-group", Status: ferry.EnrollmentEnabled,
 			Attestation: ferry.Attestation{Type: ferry.AttestSymmetricKey, PrimaryKey: ferry.NewKey(64), SecondaryKey: ferry.NewKey(64)},
-			CreatedAt: now, UpdatedAt: now}, ""); err != nil {
+			CreatedAt:   now, UpdatedAt: now}, ""); err != nil {
 			t.Fatal(err)
 		}
 		for _, id := range []string{"reg-a", "reg-b"} {
