@@ -55,6 +55,7 @@ type Service struct {
 
 	mu       sync.Mutex
 	sessions map[key]*session
+	hubs     map[string]*ferry.Hub                        // shared by the sessions of each hub
 	updates  map[string]map[string]ferry.ConnectionUpdate // hubID -> deviceID -> update
 
 	stop chan struct{}
@@ -81,7 +82,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.FlushInterval = time.Second
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now,
-		sessions: map[key]*session{}, updates: map[string]map[string]ferry.ConnectionUpdate{},
+		sessions: map[key]*session{}, hubs: map[string]*ferry.Hub{}, updates: map[string]map[string]ferry.ConnectionUpdate{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go s.flusher()
 	return s, nil
@@ -216,6 +217,18 @@ func (s *Service) findHub(ctx context.Context, host, serverName string, local ne
 	return nil, ferry.Errorf(ferry.ENOTFOUND, "no hub for %q", host)
 }
 
+// shareHub returns one *ferry.Hub per hub and version, so that sessions do
+// not each hold a copy of its policies.
+func (s *Service) shareHub(h *ferry.Hub) *ferry.Hub {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.hubs[h.ID]; cur != nil && cur.ETag == h.ETag {
+		return cur
+	}
+	s.hubs[h.ID] = h
+	return h
+}
+
 var errUnauthorized = ferry.Errorf(ferry.EUNAUTHORIZED, "not authorized")
 
 // ConnectDevice authenticates a hub session.
@@ -255,12 +268,12 @@ func (s *Service) ConnectDevice(ctx context.Context, req *mqttgw.ConnectRequest)
 	if modelID == "" {
 		modelID = id.ModelID
 	}
-	ss := &session{s: s, hub: hub, host: u.Host, deviceID: u.DeviceID, identity: id, modelID: modelID,
-		conn: req.Conn, will: req.Will, inflight: map[uint16]string{}, sent: map[string]bool{},
-		waiters: map[string]chan methodResult{}}
+	ss := &session{s: s, hub: s.shareHub(hub), deviceID: u.DeviceID, generation: id.GenerationID, auth: id.Auth,
+		modelID: modelID, conn: req.Conn, will: req.Will}
 	if !expiry.IsZero() {
+		conn := req.Conn
 		ss.expiry = time.AfterFunc(expiry.Sub(now), func() {
-			req.Conn.Close(ferry.Errorf(ferry.EUNAUTHORIZED, "SAS token expired"))
+			conn.Close(ferry.Errorf(ferry.EUNAUTHORIZED, "SAS token expired"))
 		})
 	}
 	return ss, nil

@@ -208,12 +208,31 @@ func TestUsers(t *testing.T) {
 			wantCode(t, f.svc.SetPassword(ctx, ferry.NewUUID(), "long enough"), ferry.ENOTFOUND)
 		})
 		t.Run("Disabled", func(t *testing.T) {
-			p, err := s.GetPrincipal(ctx, alice.ID)
-			must(t, err)
-			p.Disabled = true
-			must(t, s.UpdatePrincipal(ctx, p))
+			must(t, f.svc.SetDisabled(ctx, alice.ID, true))
 			_, err = f.svc.AuthenticateUser(ctx, "alice@example.com", "battery staple")
 			wantCode(t, err, ferry.EUNAUTHORIZED)
+			must(t, f.svc.SetDisabled(ctx, alice.ID, false))
+			_, err = f.svc.AuthenticateUser(ctx, "alice@example.com", "battery staple")
+			must(t, err)
+			wantCode(t, f.svc.SetDisabled(ctx, ferry.NewUUID(), true), ferry.ENOTFOUND)
+		})
+		t.Run("ReadsCarryNoHashes", func(t *testing.T) {
+			p, err := f.svc.GetPrincipal(ctx, alice.ID)
+			must(t, err)
+			noHashes(t, p)
+			if len(p.Credentials) != 1 {
+				t.Errorf("GetPrincipal has %d credentials, want 1 (without its hash)", len(p.Credentials))
+			}
+			page, err := f.svc.ListPrincipals(ctx, ferry.PrincipalFilter{Type: ferry.PrincipalUser})
+			must(t, err)
+			if len(page.Items) != 2 {
+				t.Errorf("ListPrincipals returned %d users, want 2", len(page.Items))
+			}
+			for _, p := range page.Items {
+				noHashes(t, p)
+			}
+			_, err = f.svc.GetPrincipal(ctx, ferry.NewUUID())
+			wantCode(t, err, ferry.ENOTFOUND)
 		})
 	})
 }

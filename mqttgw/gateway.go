@@ -403,14 +403,16 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ConnectTimeout)
 	defer cancel()
 	var sess Session
-	switch {
-	case u.Kind == KindDPS && g.cfg.Provisioning != nil:
-		sess, err = g.cfg.Provisioning.ConnectRegistration(ctx, req)
-	case u.Kind == KindHub && g.cfg.Hubs != nil:
-		sess, err = g.cfg.Hubs.ConnectDevice(ctx, req)
-	default:
-		err = ferry.Errorf(ferry.ENOTFOUND, "no such endpoint")
-	}
+	aside(func() {
+		switch {
+		case u.Kind == KindDPS && g.cfg.Provisioning != nil:
+			sess, err = g.cfg.Provisioning.ConnectRegistration(ctx, req)
+		case u.Kind == KindHub && g.cfg.Hubs != nil:
+			sess, err = g.cfg.Hubs.ConnectDevice(ctx, req)
+		default:
+			err = ferry.Errorf(ferry.ENOTFOUND, "no such endpoint")
+		}
+	})
 	if err != nil {
 		g.log.Debug("mqtt connect refused", "username", string(pk.Connect.Username), "remote", req.RemoteAddr.String(), "error", err)
 		switch ferry.ErrorCode(err) {
@@ -440,7 +442,7 @@ func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 
 func (h *hook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 	if c := h.conn(cl); c != nil {
-		c.sess.Established()
+		aside(c.sess.Established)
 	}
 }
 
@@ -450,7 +452,8 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	}
 	if v, ok := h.g.conns.LoadAndDelete(cl.Net.Conn); ok {
 		c := v.(*gwConn)
-		c.sess.Closed(c.graceful.Load())
+		graceful := c.graceful.Load()
+		aside(func() { c.sess.Closed(graceful) })
 	}
 }
 
@@ -477,7 +480,7 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 			delete(c.out, pk.PacketID)
 			c.mu.Unlock()
 			if mine {
-				c.sess.Acked(pk.PacketID)
+				aside(func() { c.sess.Acked(pk.PacketID) })
 			}
 		}
 	}
@@ -491,7 +494,10 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		return pk, packets.ErrRejectPacket
 	}
 	ctx := context.Background()
-	err := c.sess.Publish(ctx, Message{Topic: pk.TopicName, Payload: pk.Payload, QoS: pk.FixedHeader.Qos, Retain: pk.FixedHeader.Retain})
+	var err error
+	aside(func() {
+		err = c.sess.Publish(ctx, Message{Topic: pk.TopicName, Payload: pk.Payload, QoS: pk.FixedHeader.Qos, Retain: pk.FixedHeader.Retain})
+	})
 	if err != nil {
 		h.g.log.Debug("mqtt publish refused", "client", cl.ID, "topic", pk.TopicName, "error", err)
 		cl.Stop(err)
@@ -549,8 +555,21 @@ func (h *hook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, b []byte) {
 	c.pending = nil
 	c.mu.Unlock()
 	if len(granted) > 0 {
-		c.sess.Subscribed(granted)
+		aside(func() { c.sess.Subscribed(granted) })
 	}
+}
+
+// aside runs fn on a short-lived goroutine and waits for it. Session
+// callbacks reach the store, whose drivers need deep stacks; running them
+// aside keeps the stack of each connection's long-lived read goroutine
+// small, which is most of an idle session's memory.
+func aside(fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	<-done
 }
 
 // WebSocketHandler serves MQTT over WebSocket (subprotocol "mqtt"), as
