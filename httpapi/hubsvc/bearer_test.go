@@ -55,3 +55,16 @@ func TestBearer(t *testing.T) {
 		}
 	})
 }
+
+func TestServesHost(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		e := newEnv(t, s)
+		h := hubsvc.New(e.cfg)
+		for host, want := range map[string]bool{hostA: true, hostB + ":443": true, hostDPS + ":8443": true, "DPS-A.example.com": true, "127.0.0.9": false, "ferry.example.com": false} {
+			got, err := h.ServesHost(context.Background(), host)
+			if err != nil || got != want {
+				t.Errorf("ServesHost(%q) = %v, %v; want %v", host, got, err, want)
+			}
+		}
+	})
+}
