@@ -1,7 +1,8 @@
-// Package servicesdk holds tests that drive Ferry's hub and DPS service REST APIs with
+// Package servicesdk holds tests that drive Ferry's hub and DPS service REST
+// APIs with
 // the official Azure IoT Node.js service SDKs (azure-iothub and
 // azure-iot-provisioning-service, installed by `npm ci` in tests/azure-sdk)
-// and checks the outcome on the server side.
+// and check the outcome on the server side.
 //
 // The SDKs always dial HTTPS on port 443 of the connection string's
 // HostName: azure-iothub 1.16 and azure-iot-provisioning-service 1.11 hand
