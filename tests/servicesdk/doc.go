@@ -1,6 +1,5 @@
 // Package servicesdk holds tests that drive Ferry's hub and DPS service REST
-// APIs with
-// the official Azure IoT Node.js service SDKs (azure-iothub and
+// APIs with the official Azure IoT Node.js service SDKs (azure-iothub and
 // azure-iot-provisioning-service, installed by `npm ci` in tests/azure-sdk)
 // and check the outcome on the server side.
 //
