@@ -1,0 +1,837 @@
+package migrate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ferry-iot/ferry"
+)
+
+// run is a loaded migration the loop follows.
+type run struct {
+	m          *ferry.Migration
+	waves      []*ferry.MigrationWave
+	devs       map[string]*dev
+	byWave     [][]*dev // sorted by device ID
+	target     *ferry.ProvisioningService
+	targetHubs map[string]bool
+	source     *ferry.ProvisioningService // where failback sends devices; nil if unknown
+	tokens     float64
+	filled     time.Time
+	methods    map[string]string // model ID → DeviceMove method name
+}
+
+// dev is one device of a run. rec mirrors the store after every write.
+type dev struct {
+	rec      *ferry.MigrationDevice
+	deadline time.Time // rec.Deadline, or later after a restart
+	calling  bool      // a method call is in flight
+	cmdAt    time.Time // when a failback command was last sent
+	resend   bool      // commanded before a restart without evidence: command again
+	method   string
+}
+
+// result is the outcome of a DeviceMove call.
+type result struct {
+	migrationID, deviceID string
+	failback, resent      bool
+	resp                  ferry.MethodResponse
+	err                   error
+}
+
+// moving lists the states on the way out, in order.
+var moving = []ferry.DeviceMigrationState{ferry.DeviceCommanded, ferry.DeviceAcknowledged, ferry.DeviceProvisioned,
+	ferry.DeviceConnected, ferry.DeviceVerified}
+
+func stage(s ferry.DeviceMigrationState) int { return slices.Index(moving, s) }
+
+// inFlight reports whether a device is on its way out but not verified.
+func inFlight(s ferry.DeviceMigrationState) bool {
+	i := stage(s)
+	return i >= 0 && i < len(moving)-1
+}
+
+func relevant(ev ferry.Event) bool {
+	switch {
+	case ev.Source == ferry.SourceTelemetry:
+		return true
+	case ev.Source == ferry.SourceDeviceConnectivity && ev.Type == ferry.TypeConnected:
+		return true
+	case ev.Source == ferry.SourceDeviceLifecycle && ev.Type == ferry.TypeProvisioned:
+		return true
+	}
+	return false
+}
+
+// load (re)reads a migration into the loop, re-deriving what its in-flight
+// devices did while nobody watched. resume extends deadlines that passed
+// while the orchestrator was down.
+func (o *Orchestrator) load(ctx context.Context, id string, resume bool) error {
+	st := o.cfg.Store
+	m, err := st.GetMigration(ctx, id)
+	if err != nil {
+		return err
+	}
+	o.unload(id)
+	if m.State.Terminal() || m.State == ferry.MigrationCreated || m.State == ferry.MigrationReady {
+		return nil
+	}
+	r := &run{m: m, devs: map[string]*dev{}, targetHubs: map[string]bool{}, methods: map[string]string{}, filled: o.now()}
+	if r.waves, err = st.ListMigrationWaves(ctx, id); err != nil {
+		return err
+	}
+	r.byWave = make([][]*dev, len(r.waves))
+	recs, err := allDevices(ctx, st, id)
+	if err != nil {
+		return err
+	}
+	if r.target, err = st.GetProvisioningService(ctx, m.Target.ProvisioningServiceID); err != nil {
+		return fmt.Errorf("target provisioning service: %w", err)
+	}
+	for _, l := range r.target.LinkedHubs {
+		r.targetHubs[l.HubID] = true
+	}
+	if r.source, err = o.sourceService(ctx, m, recs); err != nil {
+		return err
+	}
+	now := o.now()
+	for _, rec := range recs {
+		d := &dev{rec: rec, deadline: rec.Deadline}
+		if resume && (inFlight(rec.State) || rec.State == ferry.DeviceFailingBack) {
+			d.deadline = later(d.deadline, now.Add(m.DeviceTimeout/2))
+		}
+		r.devs[rec.DeviceID] = d
+		if rec.Wave >= 0 && rec.Wave < len(r.byWave) {
+			r.byWave[rec.Wave] = append(r.byWave[rec.Wave], d)
+		}
+		o.byDevice[rec.DeviceID] = append(o.byDevice[rec.DeviceID], r)
+	}
+	o.runs[id] = r
+	if err := o.derive(ctx, r); err != nil {
+		return fmt.Errorf("re-derive device states: %w", err)
+	}
+	o.log.Info("following migration", "migration_id", id, "state", m.State, "devices", len(recs))
+	return nil
+}
+
+func (o *Orchestrator) unload(id string) {
+	r := o.runs[id]
+	if r == nil {
+		return
+	}
+	delete(o.runs, id)
+	for devID := range r.devs {
+		rs := slices.DeleteFunc(o.byDevice[devID], func(x *run) bool { return x == r })
+		if len(rs) == 0 {
+			delete(o.byDevice, devID)
+		} else {
+			o.byDevice[devID] = rs
+		}
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// sourceService finds the provisioning service devices fail back to: one
+// linking the source hub, preferring the one holding the devices'
+// registrations.
+func (o *Orchestrator) sourceService(ctx context.Context, m *ferry.Migration, recs []*ferry.MigrationDevice) (*ferry.ProvisioningService, error) {
+	var cands []*ferry.ProvisioningService
+	f := ferry.ProvisioningServiceFilter{}
+	for {
+		p, err := o.cfg.Store.ListProvisioningServices(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("source provisioning service: %w", err)
+		}
+		for _, s := range p.Items {
+			if s.ID == m.Target.ProvisioningServiceID {
+				continue
+			}
+			if slices.ContainsFunc(s.LinkedHubs, func(l ferry.LinkedHub) bool { return l.HubID == m.SourceHubID }) {
+				cands = append(cands, s)
+			}
+		}
+		if p.Next == "" {
+			break
+		}
+		f.After = p.Next
+	}
+	if len(cands) <= 1 || len(recs) == 0 {
+		if len(cands) == 0 {
+			return nil, nil
+		}
+		return cands[0], nil
+	}
+	for _, s := range cands {
+		if _, err := o.cfg.Store.GetRegistration(ctx, s.ID, strings.ToLower(recs[0].DeviceID)); err == nil {
+			return s, nil
+		}
+	}
+	return cands[0], nil
+}
+
+// derive advances in-flight devices by what the store and the hubs show:
+// a registration at the target newer than the command, a session at a
+// target hub. Telemetry is not stored; devices send more.
+func (o *Orchestrator) derive(ctx context.Context, r *run) error {
+	var ts []*ferry.MigrationTransition
+	now := o.now().UTC()
+	for _, d := range r.devs {
+		if d.rec.State == ferry.DeviceFailingBack {
+			d.cmdAt = time.Time{}
+			continue
+		}
+		if !inFlight(d.rec.State) {
+			continue
+		}
+		commandedAt := d.rec.Deadline.Add(-r.m.DeviceTimeout)
+		to, reason := d.rec.State, ""
+		if reg, err := o.cfg.Store.GetRegistration(ctx, r.target.ID, strings.ToLower(d.rec.DeviceID)); err == nil {
+			if reg.Status == ferry.RegistrationAssigned && !reg.UpdatedAt.Before(commandedAt) && stage(to) < stage(ferry.DeviceProvisioned) {
+				to, reason = ferry.DeviceProvisioned, "registered at the target (found after a restart)"
+			}
+		} else if !ferry.IsCode(err, ferry.ENOTFOUND) {
+			return err
+		}
+		for h := range r.targetHubs {
+			if o.cfg.Hubs.Connected(h, d.rec.DeviceID) && stage(to) < stage(ferry.DeviceConnected) {
+				to, reason = ferry.DeviceConnected, "connected at the target (found after a restart)"
+			}
+		}
+		if to != d.rec.State {
+			ts = append(ts, chain(r, d, to, now, reason)...)
+			continue
+		}
+		if d.rec.State == ferry.DeviceCommanded && o.cfg.Hubs.Connected(r.m.SourceHubID, d.rec.DeviceID) {
+			d.resend = true
+		}
+	}
+	return o.apply(ctx, r, ts)
+}
+
+// chain returns the transitions that take d from its state up to "to" on
+// the way out, naming the skipped steps as implied.
+func chain(r *run, d *dev, to ferry.DeviceMigrationState, at time.Time, reason string) []*ferry.MigrationTransition {
+	from := stage(d.rec.State)
+	end := stage(to)
+	var ts []*ferry.MigrationTransition
+	for i := from; i < end; i++ {
+		why := reason
+		if i+1 < end {
+			why = "implied: " + reason
+		}
+		dl := d.rec.Deadline
+		if moving[i+1] == ferry.DeviceVerified {
+			dl = time.Time{}
+		}
+		ts = append(ts, &ferry.MigrationTransition{MigrationID: r.m.ID, DeviceID: d.rec.DeviceID, From: moving[i], To: moving[i+1],
+			At: at, Reason: why, Deadline: dl})
+	}
+	return ts
+}
+
+// apply writes transitions, all or nothing, and then mirrors them in
+// memory. On a conflict the run is reloaded from the store.
+func (o *Orchestrator) apply(ctx context.Context, r *run, ts []*ferry.MigrationTransition) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	for start := 0; start < len(ts); {
+		// A device's chain must not straddle two writes.
+		end := min(start+1000, len(ts))
+		for end < len(ts) && ts[end].DeviceID == ts[end-1].DeviceID {
+			end++
+		}
+		part := ts[start:end]
+		start = end
+		if err := o.cfg.Store.TransitionMigrationDevices(ctx, part); err != nil {
+			if ferry.IsCode(err, ferry.ECONFLICT) {
+				if lerr := o.load(ctx, r.m.ID, false); lerr != nil {
+					return errors.Join(err, lerr)
+				}
+			}
+			return fmt.Errorf("write transitions: %w", err)
+		}
+		for _, t := range part {
+			d := r.devs[t.DeviceID]
+			if d == nil {
+				continue
+			}
+			d.rec.State, d.rec.Reason, d.rec.Deadline, d.rec.UpdatedAt = t.To, t.Reason, t.Deadline, t.At
+			d.deadline = t.Deadline
+			if t.To == ferry.DeviceCommanded {
+				d.rec.Attempts++
+			}
+		}
+	}
+	return nil
+}
+
+// loop runs until Close.
+func (o *Orchestrator) loop(ctx context.Context) {
+	defer close(o.done)
+	tick := time.NewTicker(o.cfg.Tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case req := <-o.ops:
+			req.done <- req.fn(ctx)
+		case ev := <-o.events:
+			batch := []ferry.Event{ev}
+			for len(batch) < 4096 {
+				select {
+				case ev := <-o.events:
+					batch = append(batch, ev)
+					continue
+				default:
+				}
+				break
+			}
+			o.handleEvents(ctx, batch)
+		case res := <-o.results:
+			batch := []result{res}
+			for len(batch) < 4096 {
+				select {
+				case res := <-o.results:
+					batch = append(batch, res)
+					continue
+				default:
+				}
+				break
+			}
+			o.handleResults(ctx, batch)
+		case <-tick.C:
+			for _, r := range o.runs {
+				if err := o.step(ctx, r); err != nil && ctx.Err() == nil {
+					o.log.Error("migration step", "migration_id", r.m.ID, "error", err)
+				}
+			}
+		}
+	}
+}
+
+// handleEvents advances devices by what the device plane reports.
+func (o *Orchestrator) handleEvents(ctx context.Context, evs []ferry.Event) {
+	pending := map[*run][]*ferry.MigrationTransition{}
+	tent := map[*dev]ferry.DeviceMigrationState{} // states after the transitions gathered so far
+	for _, ev := range evs {
+		for _, r := range o.byDevice[ev.DeviceID] {
+			d := r.devs[ev.DeviceID]
+			state, ok := tent[d]
+			if !ok {
+				state = d.rec.State
+			}
+			at := ev.Time
+			if at.IsZero() {
+				at = o.now().UTC()
+			}
+			var ts []*ferry.MigrationTransition
+			toTarget, atSource := r.targetHubs[ev.HubID], ev.HubID == r.m.SourceHubID
+			switch {
+			case ev.Source == ferry.SourceTelemetry && toTarget && inFlight(state):
+				ts = chainFrom(r, d, state, ferry.DeviceVerified, at, "first telemetry at the target hub "+ev.HubHost)
+			case ev.Source == ferry.SourceTelemetry && atSource && state == ferry.DeviceFailingBack:
+				ts = []*ferry.MigrationTransition{{MigrationID: r.m.ID, DeviceID: d.rec.DeviceID, From: state, To: ferry.DeviceFailedBack,
+					At: at, Reason: "telemetry at the source hub " + ev.HubHost}}
+			case ev.Type == ferry.TypeConnected && toTarget && stage(state) >= 0 && stage(state) < stage(ferry.DeviceConnected):
+				ts = chainFrom(r, d, state, ferry.DeviceConnected, at, "connected at the target hub "+ev.HubHost)
+			case ev.Type == ferry.TypeConnected && atSource && state == ferry.DeviceAcknowledged:
+				ts = []*ferry.MigrationTransition{{MigrationID: r.m.ID, DeviceID: d.rec.DeviceID, From: state, To: ferry.DeviceFailingBack,
+					At: at, Reason: "came back to the source hub: its move failed", Deadline: at.Add(r.m.DeviceTimeout)}}
+			case ev.Type == ferry.TypeProvisioned && toTarget && stage(state) >= 0 && stage(state) < stage(ferry.DeviceProvisioned):
+				ts = chainFrom(r, d, state, ferry.DeviceProvisioned, at, "registered at the target, assigned to "+ev.HubHost)
+			}
+			if len(ts) > 0 {
+				tent[d] = ts[len(ts)-1].To
+				pending[r] = append(pending[r], ts...)
+			}
+		}
+	}
+	for r, ts := range pending {
+		// Keep each device's chain together for apply's batching.
+		slices.SortStableFunc(ts, func(a, b *ferry.MigrationTransition) int { return strings.Compare(a.DeviceID, b.DeviceID) })
+		if err := o.apply(ctx, r, ts); err != nil && ctx.Err() == nil {
+			o.log.Error("apply events", "migration_id", r.m.ID, "error", err)
+		}
+	}
+}
+
+func chainFrom(r *run, d *dev, from, to ferry.DeviceMigrationState, at time.Time, reason string) []*ferry.MigrationTransition {
+	saved := d.rec.State
+	d.rec.State = from
+	ts := chain(r, d, to, at, reason)
+	d.rec.State = saved
+	return ts
+}
+
+// handleResults advances devices by their answers to DeviceMove.
+func (o *Orchestrator) handleResults(ctx context.Context, res []result) {
+	pending := map[*run][]*ferry.MigrationTransition{}
+	now := o.now().UTC()
+	for _, x := range res {
+		r := o.runs[x.migrationID]
+		if r == nil {
+			continue
+		}
+		d := r.devs[x.deviceID]
+		if d == nil {
+			continue
+		}
+		d.calling = false
+		ok := x.err == nil && x.resp.Status >= 200 && x.resp.Status < 300
+		if x.failback {
+			if !ok {
+				// Try again soon: the device may be between connections.
+				d.cmdAt = now.Add(time.Second - o.cfg.RetryInterval)
+			}
+			continue
+		}
+		if d.rec.State != ferry.DeviceCommanded {
+			continue // the device plane's events got there first
+		}
+		t := &ferry.MigrationTransition{MigrationID: r.m.ID, DeviceID: x.deviceID, From: ferry.DeviceCommanded, At: now, Deadline: d.rec.Deadline}
+		switch {
+		case ok:
+			t.To, t.Reason = ferry.DeviceAcknowledged, fmt.Sprintf("accepted DeviceMove (status %d)", x.resp.Status)
+		case x.resent || ferry.IsMethodTimeout(x.err):
+			continue // it may have moved anyway: the deadline decides
+		case ferry.IsDeviceNotOnline(x.err):
+			t.To, t.Reason, t.Deadline = ferry.DeviceFailed, "not online at the source hub", time.Time{}
+		case x.err != nil:
+			t.To, t.Reason, t.Deadline = ferry.DeviceFailed, "DeviceMove failed: "+ferry.ErrorMessage(x.err), time.Time{}
+		default:
+			t.To, t.Reason, t.Deadline = ferry.DeviceFailed, fmt.Sprintf("refused DeviceMove with status %d: %s", x.resp.Status, clip(x.resp.Payload)), time.Time{}
+		}
+		pending[r] = append(pending[r], t)
+	}
+	for r, ts := range pending {
+		if err := o.apply(ctx, r, ts); err != nil && ctx.Err() == nil {
+			o.log.Error("apply method results", "migration_id", r.m.ID, "error", err)
+		}
+	}
+}
+
+func clip(b []byte) string {
+	if len(b) > 200 {
+		return string(b[:200]) + "…"
+	}
+	return string(b)
+}
+
+// step dispatches commands, enforces deadlines and settles waves.
+func (o *Orchestrator) step(ctx context.Context, r *run) error {
+	st := o.cfg.Store
+	m, err := st.GetMigration(ctx, r.m.ID)
+	if err != nil {
+		return err
+	}
+	r.m = m
+	now := o.now().UTC()
+	var ts []*ferry.MigrationTransition
+	for _, d := range r.devs {
+		switch {
+		case inFlight(d.rec.State) && m.State == ferry.MigrationCancelling:
+			ts = append(ts, &ferry.MigrationTransition{MigrationID: m.ID, DeviceID: d.rec.DeviceID, From: d.rec.State, To: ferry.DeviceFailingBack,
+				At: now, Reason: "migration cancelled", Deadline: now.Add(m.DeviceTimeout)})
+		case inFlight(d.rec.State) && !d.deadline.IsZero() && now.After(d.deadline):
+			ts = append(ts, &ferry.MigrationTransition{MigrationID: m.ID, DeviceID: d.rec.DeviceID, From: d.rec.State, To: ferry.DeviceFailingBack,
+				At: now, Reason: fmt.Sprintf("not verified within %s (last %s)", m.DeviceTimeout, d.rec.State), Deadline: now.Add(m.DeviceTimeout)})
+		case d.rec.State == ferry.DeviceFailingBack && now.After(d.deadline):
+			d.deadline, d.cmdAt = now.Add(m.DeviceTimeout), time.Time{} // keep trying: never strand it
+		}
+	}
+	if err := o.apply(ctx, r, ts); err != nil {
+		return err
+	}
+
+	var cmds []*dev
+	if m.State == ferry.MigrationRunning {
+		if cmds, err = o.dispatch(ctx, r, now); err != nil {
+			return err
+		}
+	}
+	for _, d := range cmds {
+		o.command(ctx, r, d, false)
+	}
+	for _, d := range r.devs {
+		switch {
+		case d.resend && d.rec.State == ferry.DeviceCommanded && !d.calling:
+			d.resend = false
+			o.command(ctx, r, d, false)
+		case d.rec.State == ferry.DeviceFailingBack && !d.calling && now.Sub(d.cmdAt) >= o.cfg.RetryInterval:
+			if err := o.failback(ctx, r, d, now); err != nil {
+				return err
+			}
+		}
+	}
+	return o.settle(ctx, r, now)
+}
+
+// dispatch moves pending devices of the current wave to commanded, as fast
+// as the command rate allows, and returns them to be commanded.
+func (o *Orchestrator) dispatch(ctx context.Context, r *run, now time.Time) ([]*dev, error) {
+	m := r.m
+	if m.CurrentWave >= len(r.waves) {
+		return nil, nil
+	}
+	w := r.waves[m.CurrentWave]
+	if w.State == ferry.WavePending {
+		w.State, w.StartedAt = ferry.WaveRunning, now
+		if err := o.cfg.Store.PutMigrationWaves(ctx, []*ferry.MigrationWave{w}); err != nil {
+			return nil, err
+		}
+		o.log.Info("wave started", "migration_id", m.ID, "wave", w.Index, "devices", w.Size)
+	}
+	if w.State != ferry.WaveRunning {
+		return nil, nil
+	}
+	limit := len(r.byWave[w.Index])
+	if m.CommandRate > 0 {
+		r.tokens = min(r.tokens+now.Sub(r.filled).Seconds()*m.CommandRate, max(m.CommandRate, 1))
+		limit = int(r.tokens)
+	}
+	r.filled = now
+	var picked []*dev
+	var ts []*ferry.MigrationTransition
+	for _, d := range r.byWave[w.Index] {
+		if len(picked) >= limit {
+			break
+		}
+		if d.rec.State != ferry.DevicePending {
+			continue
+		}
+		picked = append(picked, d)
+		ts = append(ts, &ferry.MigrationTransition{MigrationID: m.ID, DeviceID: d.rec.DeviceID, From: ferry.DevicePending,
+			To: ferry.DeviceCommanded, At: now, Reason: "DeviceMove sent", Deadline: now.Add(m.DeviceTimeout)})
+	}
+	if m.CommandRate > 0 {
+		r.tokens -= float64(len(picked))
+	}
+	if err := o.apply(ctx, r, ts); err != nil {
+		return nil, err
+	}
+	return picked, nil
+}
+
+// command sends DeviceMove towards the target (or, with failback, the
+// source) to the hub the device holds a session on.
+func (o *Orchestrator) command(ctx context.Context, r *run, d *dev, failback bool, hubID ...string) {
+	payload := map[string]any{"idScope": r.target.IDScope, "dpsName": r.target.Name}
+	if r.m.Target.ProvisioningHost != "" {
+		payload["provisioningHost"] = r.m.Target.ProvisioningHost
+	}
+	hub := r.m.SourceHubID
+	if failback {
+		payload = map[string]any{"idScope": r.source.IDScope, "dpsName": r.source.Name}
+		if r.m.Target.ProvisioningHost != "" {
+			payload["provisioningHost"] = r.source.HostName
+		}
+		hub = hubID[0]
+	}
+	method := o.methodName(ctx, r, d)
+	body, _ := json.Marshal(payload)
+	req := ferry.MethodRequest{MethodName: method, Payload: body, ResponseTimeout: min(o.cfg.MethodTimeout, r.m.DeviceTimeout)}
+	x := result{migrationID: r.m.ID, deviceID: d.rec.DeviceID, failback: failback, resent: d.resend}
+	d.calling = true
+	o.calls.Add(1)
+	go func() {
+		defer o.calls.Done()
+		select {
+		case o.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		x.resp, x.err = o.cfg.Hubs.InvokeMethod(ctx, hub, x.deviceID, req)
+		<-o.sem
+		select {
+		case o.results <- x:
+		case <-ctx.Done():
+		}
+	}()
+}
+
+// methodName is the DeviceMove method of a device's model: the component
+// implementing dtmi:azureiot:DeviceMigration;1, or the root.
+func (o *Orchestrator) methodName(ctx context.Context, r *run, d *dev) string {
+	if r.m.MethodName != "" {
+		return r.m.MethodName
+	}
+	if d.method != "" {
+		return d.method
+	}
+	d.method = "DeviceMove"
+	id, err := o.cfg.Store.GetDeviceIdentity(ctx, r.m.SourceHubID, d.rec.DeviceID)
+	if err != nil || id.ModelID == "" {
+		return d.method
+	}
+	name, ok := r.methods[id.ModelID]
+	if !ok {
+		name = "DeviceMove"
+		if t, err := o.cfg.Store.GetDeviceTemplate(ctx, id.ModelID); err == nil && t.MigrationComponent != "" {
+			name = t.MigrationComponent + "*DeviceMove"
+		}
+		r.methods[id.ModelID] = name
+	}
+	d.method = name
+	return name
+}
+
+// failback commands a failing-back device to the source scope where it is
+// connected; one already at the source only has to send telemetry there.
+func (o *Orchestrator) failback(ctx context.Context, r *run, d *dev, now time.Time) error {
+	id := d.rec.DeviceID
+	if err := o.enableSource(ctx, r, id); err != nil {
+		return err
+	}
+	d.cmdAt = now
+	if o.cfg.Hubs.Connected(r.m.SourceHubID, id) {
+		return nil
+	}
+	if r.source == nil {
+		return ferry.Errorf(ferry.EPRECONDITION, "No provisioning service links the source hub; devices cannot fail back.")
+	}
+	for h := range r.targetHubs {
+		if o.cfg.Hubs.Connected(h, id) {
+			o.command(ctx, r, d, true, h)
+			return nil
+		}
+	}
+	d.cmdAt = time.Time{} // between connections: look again next tick
+	return nil
+}
+
+// settle closes the current wave when its devices are done and moves the
+// migration on.
+func (o *Orchestrator) settle(ctx context.Context, r *run, now time.Time) error {
+	m := r.m
+	switch m.State {
+	case ferry.MigrationCancelling:
+		for _, d := range r.devs {
+			if inFlight(d.rec.State) || d.rec.State == ferry.DeviceFailingBack {
+				return nil
+			}
+		}
+		if err := o.disableSources(ctx, r, r.devs); err != nil {
+			return err
+		}
+		return o.finish(ctx, r, ferry.MigrationCancelled, m.StateReason, now)
+	case ferry.MigrationRunning:
+	default:
+		return nil
+	}
+	if m.CurrentWave >= len(r.waves) {
+		return o.finish(ctx, r, ferry.MigrationCompleted, "", now)
+	}
+	w := r.waves[m.CurrentWave]
+	devs := r.byWave[w.Index]
+	count := map[ferry.DeviceMigrationState]int{}
+	for _, d := range devs {
+		count[d.rec.State]++
+	}
+	errs := count[ferry.DeviceFailed] + count[ferry.DeviceFailingBack] + count[ferry.DeviceFailedBack]
+	done := true
+	for _, d := range devs {
+		if !d.rec.State.Terminal() {
+			done = false
+		}
+	}
+	switch w.State {
+	case ferry.WaveRunning:
+		if errs*100 > m.ErrorThreshold*len(devs) {
+			reason := fmt.Sprintf("wave %d crossed its error threshold: %d of %d devices failed", w.Index, errs, len(devs))
+			return o.waveError(ctx, r, w, reason, now)
+		}
+		if !done {
+			return nil
+		}
+		w.State, w.CompletedAt = ferry.WaveSucceeded, now
+		if count[ferry.DeviceVerified]*100 < m.SuccessThreshold*len(devs) {
+			w.State = ferry.WaveFailed
+		}
+		if err := o.cfg.Store.PutMigrationWaves(ctx, []*ferry.MigrationWave{w}); err != nil {
+			return err
+		}
+		o.log.Info("wave ended", "migration_id", m.ID, "wave", w.Index, "state", w.State, "verified", count[ferry.DeviceVerified])
+		if w.State == ferry.WaveFailed {
+			return o.pause(ctx, r, fmt.Sprintf("wave %d: %d of %d devices verified, below the success threshold of %d%%",
+				w.Index, count[ferry.DeviceVerified], len(devs), m.SuccessThreshold))
+		}
+		return o.nextWave(ctx, r, w, now)
+	case ferry.WaveSucceeded, ferry.WaveFailed:
+		// Settled before (perhaps by an orchestrator that stopped): carry on.
+		return o.nextWave(ctx, r, w, now)
+	case ferry.WaveFailingBack:
+		if !done {
+			return nil
+		}
+		w.State, w.CompletedAt = ferry.WaveFailedBack, now
+		if err := o.cfg.Store.PutMigrationWaves(ctx, []*ferry.MigrationWave{w}); err != nil {
+			return err
+		}
+		fallthrough
+	case ferry.WaveFailedBack:
+		return o.finish(ctx, r, ferry.MigrationFailed, fmt.Sprintf("wave %d failed back: %d of %d devices failed", w.Index, errs, len(devs)), now)
+	}
+	return nil
+}
+
+// waveError applies the migration's OnError to a wave over its threshold.
+func (o *Orchestrator) waveError(ctx context.Context, r *run, w *ferry.MigrationWave, reason string, now time.Time) error {
+	m := r.m
+	var ts []*ferry.MigrationTransition
+	for _, d := range r.byWave[w.Index] {
+		t := &ferry.MigrationTransition{MigrationID: m.ID, DeviceID: d.rec.DeviceID, From: d.rec.State, At: now}
+		switch {
+		case d.rec.State == ferry.DevicePending:
+			t.To, t.Reason = ferry.DeviceFailed, fmt.Sprintf("not commanded: wave %d stopped at its error threshold", w.Index)
+		case m.OnError == ferry.OnErrorFailback && leftSource(d.rec.State):
+			t.To, t.Reason, t.Deadline = ferry.DeviceFailingBack, fmt.Sprintf("wave %d fails back", w.Index), now.Add(m.DeviceTimeout)
+		default:
+			continue
+		}
+		ts = append(ts, t)
+	}
+	// The wave's state is written first: a restart then finds it failing
+	// back, or failed, and never commands the rest.
+	w.State = ferry.WaveFailed
+	if m.OnError == ferry.OnErrorFailback {
+		w.State = ferry.WaveFailingBack
+	} else {
+		w.CompletedAt = now
+	}
+	if err := o.cfg.Store.PutMigrationWaves(ctx, []*ferry.MigrationWave{w}); err != nil {
+		return err
+	}
+	if err := o.apply(ctx, r, ts); err != nil {
+		return err
+	}
+	o.log.Warn("wave over its error threshold", "migration_id", m.ID, "wave", w.Index, "action", m.OnError, "reason", reason)
+	if m.OnError == ferry.OnErrorPause {
+		return o.pause(ctx, r, reason)
+	}
+	return nil
+}
+
+func (o *Orchestrator) pause(ctx context.Context, r *run, reason string) error {
+	m, err := o.updateMigration(ctx, r.m.ID, func(m *ferry.Migration) error {
+		if m.State != ferry.MigrationRunning {
+			return nil
+		}
+		m.State, m.StateReason = ferry.MigrationPaused, reason
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.m = m
+	return nil
+}
+
+// nextWave disables the source identities of the wave's verified devices
+// and starts the next wave, or completes the migration.
+func (o *Orchestrator) nextWave(ctx context.Context, r *run, w *ferry.MigrationWave, now time.Time) error {
+	devs := map[string]*dev{}
+	for _, d := range r.byWave[w.Index] {
+		devs[d.rec.DeviceID] = d
+	}
+	if err := o.disableSources(ctx, r, devs); err != nil {
+		return err
+	}
+	if w.Index+1 >= len(r.waves) {
+		var failed int
+		for _, d := range r.devs {
+			if d.rec.State != ferry.DeviceVerified {
+				failed++
+			}
+		}
+		reason := ""
+		if failed > 0 {
+			reason = fmt.Sprintf("%d devices did not move", failed)
+		}
+		return o.finish(ctx, r, ferry.MigrationCompleted, reason, now)
+	}
+	m, err := o.updateMigration(ctx, r.m.ID, func(m *ferry.Migration) error {
+		if m.CurrentWave == w.Index {
+			m.CurrentWave++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	r.m = m
+	return nil
+}
+
+func (o *Orchestrator) finish(ctx context.Context, r *run, state ferry.MigrationState, reason string, now time.Time) error {
+	_, err := o.updateMigration(ctx, r.m.ID, func(m *ferry.Migration) error {
+		m.State, m.StateReason, m.CompletedAt = state, reason, now
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	o.log.Info("migration ended", "migration_id", r.m.ID, "state", state, "reason", reason)
+	o.unload(r.m.ID)
+	return nil
+}
+
+// disableSources disables, not deletes, the source identities of verified
+// devices, so that a later cleanup can delete them and nothing connects
+// there meanwhile. It is idempotent.
+func (o *Orchestrator) disableSources(ctx context.Context, r *run, devs map[string]*dev) error {
+	st := o.cfg.Store
+	for id, d := range devs {
+		if d.rec.State != ferry.DeviceVerified {
+			continue
+		}
+		ident, err := st.GetDeviceIdentity(ctx, r.m.SourceHubID, id)
+		if ferry.IsCode(err, ferry.ENOTFOUND) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("disable source identity: %w", err)
+		}
+		if ident.Status == ferry.DeviceDisabled {
+			continue
+		}
+		ident.Status, ident.StatusReason, ident.StatusUpdatedAt = ferry.DeviceDisabled, "moved by migration "+r.m.Name, o.now().UTC()
+		if err := st.UpdateDeviceIdentity(ctx, ident, ident.ETag); err != nil {
+			return fmt.Errorf("disable source identity: %w", err)
+		}
+		if err := o.cfg.Hubs.IdentityChanged(ctx, r.m.SourceHubID, id); err != nil {
+			return fmt.Errorf("disable source identity: %w", err)
+		}
+	}
+	return nil
+}
+
+// enableSource enables a source identity this orchestrator disabled, before
+// its device is sent back.
+func (o *Orchestrator) enableSource(ctx context.Context, r *run, id string) error {
+	st := o.cfg.Store
+	ident, err := st.GetDeviceIdentity(ctx, r.m.SourceHubID, id)
+	if err != nil {
+		return fmt.Errorf("enable source identity: %w", err)
+	}
+	if ident.Status == ferry.DeviceEnabled || !strings.HasPrefix(ident.StatusReason, "moved by migration ") {
+		return nil
+	}
+	ident.Status, ident.StatusReason, ident.StatusUpdatedAt = ferry.DeviceEnabled, "", o.now().UTC()
+	if err := st.UpdateDeviceIdentity(ctx, ident, ident.ETag); err != nil {
+		return fmt.Errorf("enable source identity: %w", err)
+	}
+	return o.cfg.Hubs.IdentityChanged(ctx, r.m.SourceHubID, id)
+}
