@@ -144,7 +144,7 @@ func (f *fleet) startDevices(n int, every time.Duration) {
 	tr := device.Transport{TLS: f.tlsConf, DialTimeout: 10 * time.Second}
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	sem := make(chan struct{}, 16)
+	sem := make(chan struct{}, 100)
 	devs := make([]*simDevice, n)
 	for i := range n {
 		wg.Add(1)

@@ -21,7 +21,9 @@ func TestEndToEnd(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
 		ctx := context.Background()
 		f := newFleet(t, s)
+		start := time.Now()
 		f.startDevices(200, 250*time.Millisecond)
+		t.Logf("200 devices provisioned and connected in %s", time.Since(start).Round(time.Millisecond))
 		o := f.orchestrator()
 		plan := f.plan("move-200")
 		plan.Waves = ferry.WavePlan{Percentages: []int{10, 40, 50}}
@@ -32,11 +34,14 @@ func TestEndToEnd(t *testing.T) {
 		if !rep.OK || rep.Devices != 200 || rep.Online != 200 || len(rep.EnrollmentsCreated) != 1 {
 			t.Fatalf("preflight = %+v", rep)
 		}
+		start = time.Now()
 		must(t, o.Begin(ctx, m.ID))
 		m = waitState(t, s, m.ID, 45*time.Second, ferry.MigrationCompleted, ferry.MigrationFailed, ferry.MigrationPaused)
 		if m.State != ferry.MigrationCompleted || m.StateReason != "" {
+			dumpFailures(t, o, m.ID)
 			t.Fatalf("migration %s: %s", m.State, m.StateReason)
 		}
+		t.Logf("migrated in %s", time.Since(start).Round(time.Millisecond))
 		waves, err := s.ListMigrationWaves(ctx, m.ID)
 		must(t, err)
 		var sizes []int
@@ -222,4 +227,23 @@ func TestResume(t *testing.T) {
 		f.finish()
 		f.checkNoGap(devs)
 	})
+}
+
+// dumpFailures logs the history of the first devices that did not verify.
+func dumpFailures(t *testing.T, o *migrate.Orchestrator, id string) {
+	t.Helper()
+	r, err := o.Report(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, d := range r.Devices {
+		if d.State == ferry.DeviceVerified || d.State == ferry.DevicePending || n >= 5 {
+			continue
+		}
+		n++
+		for _, tr := range d.Transitions {
+			t.Logf("%s %s → %s at %s: %s", d.DeviceID, tr.From, tr.To, tr.At.Format("15:04:05.000"), tr.Reason)
+		}
+	}
 }
