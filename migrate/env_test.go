@@ -122,7 +122,7 @@ func newFleet(t *testing.T, s ferry.Store) *fleet {
 		ReprovisionPolicy: ferry.ReprovisionPolicy{UpdateHubAssignment: true, MigrateDeviceData: true},
 		Status:            ferry.EnrollmentEnabled, CreatedAt: now, UpdatedAt: now}, ""))
 	must(t, s.PutDeviceTemplate(ctx, &ferry.DeviceTemplate{ID: modelID, DisplayName: "Migration test device",
-		Model: json.RawMessage(`{"@id":"dtmi:ferry:migratetest;1","@type":"Interface","contents":[{"@type":"Component","name":"migration","schema":"dtmi:azureiot:DeviceMigration;1"}]}`),
+		Model:         json.RawMessage(`{"@id":"dtmi:ferry:migratetest;1","@type":"Interface","contents":[{"@type":"Component","name":"migration","schema":"dtmi:azureiot:DeviceMigration;1"}]}`),
 		HasDeviceMove: true, MigrationComponent: "migration", CreatedAt: now}))
 	f.group = &ferry.HubDeviceGroup{ID: ferry.NewUUID(), HubID: f.hubA.ID, Name: "movers", Query: "$template = '" + modelID + "'", CreatedAt: now}
 	must(t, s.CreateHubDeviceGroup(ctx, f.group))
