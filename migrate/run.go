@@ -33,16 +33,23 @@ type dev struct {
 	calling  bool      // a method call is in flight
 	cmdAt    time.Time // when a failback command was last sent
 	resend   bool      // commanded before a restart without evidence: command again
+	retryAt  time.Time // when to command again a device that was not online
+	offline  bool      // the last DeviceMove found the device not online
+	backAt   time.Time // when an acknowledged device was seen at the source again
 	method   string
 }
 
 // result is the outcome of a DeviceMove call.
 type result struct {
 	migrationID, deviceID string
-	failback, resent      bool
+	failback              bool
 	resp                  ferry.MethodResponse
 	err                   error
 }
+
+// backGrace is how long an acknowledged device that reconnected to the
+// source may take to leave again before it is taken for a failed move.
+const backGrace = 2 * time.Second
 
 // moving lists the states on the way out, in order.
 var moving = []ferry.DeviceMigrationState{ferry.DeviceCommanded, ferry.DeviceAcknowledged, ferry.DeviceProvisioned,
@@ -348,8 +355,9 @@ func (o *Orchestrator) handleEvents(ctx context.Context, evs []ferry.Event) {
 			case ev.Type == ferry.TypeConnected && toTarget && stage(state) >= 0 && stage(state) < stage(ferry.DeviceConnected):
 				ts = chainFrom(r, d, state, ferry.DeviceConnected, at, "connected at the target hub "+ev.HubHost)
 			case ev.Type == ferry.TypeConnected && atSource && state == ferry.DeviceAcknowledged:
-				ts = []*ferry.MigrationTransition{{MigrationID: r.m.ID, DeviceID: d.rec.DeviceID, From: state, To: ferry.DeviceFailingBack,
-					At: at, Reason: "came back to the source hub: its move failed", Deadline: at.Add(r.m.DeviceTimeout)}}
+				// Its move failed, or its connection dropped before it
+				// left: step fails it back if it is still there shortly.
+				d.backAt = o.now()
 			case ev.Type == ferry.TypeProvisioned && toTarget && stage(state) >= 0 && stage(state) < stage(ferry.DeviceProvisioned):
 				ts = chainFrom(r, d, state, ferry.DeviceProvisioned, at, "registered at the target, assigned to "+ev.HubHost)
 			}
@@ -401,14 +409,18 @@ func (o *Orchestrator) handleResults(ctx context.Context, res []result) {
 		if d.rec.State != ferry.DeviceCommanded {
 			continue // the device plane's events got there first
 		}
+		d.offline = ferry.IsDeviceNotOnline(x.err)
 		t := &ferry.MigrationTransition{MigrationID: r.m.ID, DeviceID: x.deviceID, From: ferry.DeviceCommanded, At: now, Deadline: d.rec.Deadline}
 		switch {
 		case ok:
 			t.To, t.Reason = ferry.DeviceAcknowledged, fmt.Sprintf("accepted DeviceMove (status %d)", x.resp.Status)
-		case x.resent || ferry.IsMethodTimeout(x.err):
+		case ferry.IsMethodTimeout(x.err):
 			continue // it may have moved anyway: the deadline decides
-		case ferry.IsDeviceNotOnline(x.err):
-			t.To, t.Reason, t.Deadline = ferry.DeviceFailed, "not online at the source hub", time.Time{}
+		case d.offline:
+			// Between connections, or moved already (after a restart): try
+			// again until the deadline; events settle it meanwhile.
+			d.retryAt = now.Add(time.Second)
+			continue
 		case x.err != nil:
 			t.To, t.Reason, t.Deadline = ferry.DeviceFailed, "DeviceMove failed: "+ferry.ErrorMessage(x.err), time.Time{}
 		default:
@@ -445,6 +457,14 @@ func (o *Orchestrator) step(ctx context.Context, r *run) error {
 		case inFlight(d.rec.State) && m.State == ferry.MigrationCancelling:
 			ts = append(ts, &ferry.MigrationTransition{MigrationID: m.ID, DeviceID: d.rec.DeviceID, From: d.rec.State, To: ferry.DeviceFailingBack,
 				At: now, Reason: "migration cancelled", Deadline: now.Add(m.DeviceTimeout)})
+		case d.rec.State == ferry.DeviceCommanded && d.offline && now.After(d.deadline):
+			// It never took the command: it stays at the source.
+			ts = append(ts, &ferry.MigrationTransition{MigrationID: m.ID, DeviceID: d.rec.DeviceID, From: d.rec.State, To: ferry.DeviceFailed,
+				At: now, Reason: fmt.Sprintf("not online at the source hub within %s", m.DeviceTimeout)})
+		case d.rec.State == ferry.DeviceAcknowledged && !d.backAt.IsZero() && now.Sub(d.backAt) >= backGrace &&
+			o.cfg.Hubs.Connected(m.SourceHubID, d.rec.DeviceID):
+			ts = append(ts, &ferry.MigrationTransition{MigrationID: m.ID, DeviceID: d.rec.DeviceID, From: d.rec.State, To: ferry.DeviceFailingBack,
+				At: now, Reason: "came back to the source hub: its move failed", Deadline: now.Add(m.DeviceTimeout)})
 		case inFlight(d.rec.State) && !d.deadline.IsZero() && now.After(d.deadline):
 			ts = append(ts, &ferry.MigrationTransition{MigrationID: m.ID, DeviceID: d.rec.DeviceID, From: d.rec.State, To: ferry.DeviceFailingBack,
 				At: now, Reason: fmt.Sprintf("not verified within %s (last %s)", m.DeviceTimeout, d.rec.State), Deadline: now.Add(m.DeviceTimeout)})
@@ -467,8 +487,8 @@ func (o *Orchestrator) step(ctx context.Context, r *run) error {
 	}
 	for _, d := range r.devs {
 		switch {
-		case d.resend && d.rec.State == ferry.DeviceCommanded && !d.calling:
-			d.resend = false
+		case d.rec.State == ferry.DeviceCommanded && !d.calling && (d.resend || !d.retryAt.IsZero() && now.After(d.retryAt)):
+			d.resend, d.retryAt = false, time.Time{}
 			o.command(ctx, r, d, false)
 		case d.rec.State == ferry.DeviceFailingBack && !d.calling && now.Sub(d.cmdAt) >= o.cfg.RetryInterval:
 			if err := o.failback(ctx, r, d, now); err != nil {
@@ -543,7 +563,7 @@ func (o *Orchestrator) command(ctx context.Context, r *run, d *dev, failback boo
 	method := o.methodName(ctx, r, d)
 	body, _ := json.Marshal(payload)
 	req := ferry.MethodRequest{MethodName: method, Payload: body, ResponseTimeout: min(o.cfg.MethodTimeout, r.m.DeviceTimeout)}
-	x := result{migrationID: r.m.ID, deviceID: d.rec.DeviceID, failback: failback, resent: d.resend}
+	x := result{migrationID: r.m.ID, deviceID: d.rec.DeviceID, failback: failback}
 	d.calling = true
 	o.calls.Add(1)
 	go func() {
