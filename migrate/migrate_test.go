@@ -247,3 +247,71 @@ func dumpFailures(t *testing.T, o *migrate.Orchestrator, id string) {
 		}
 	}
 }
+
+// TestCancelAndFailback cancels a migration in the middle of its wave: what
+// is in flight comes back to A, what verified stays at B. Then the operator
+// fails back the whole migration: the verified devices return to A too, and
+// their identities there are enabled again.
+func TestCancelAndFailback(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		ctx := context.Background()
+		f := newFleet(t, s)
+		f.startDevices(40, 250*time.Millisecond)
+		o := f.orchestrator()
+		plan := f.plan("cancel")
+		plan.CommandRate = 10
+		m, err := o.Create(ctx, plan)
+		must(t, err)
+		_, err = o.Preflight(ctx, m.ID, migrate.PreflightOptions{})
+		must(t, err)
+		must(t, o.Begin(ctx, m.ID))
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			c, err := s.CountMigrationDevices(ctx, m.ID)
+			must(t, err)
+			if c[0][ferry.DeviceVerified] >= 5 && c[0][ferry.DevicePending] > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the wave did not get going: %v", c)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		must(t, o.Cancel(ctx, m.ID))
+		m = waitState(t, s, m.ID, 30*time.Second, ferry.MigrationCancelled)
+		verified := 0
+		for _, d := range devicesIn(t, s, m.ID) {
+			a, err := s.GetDeviceIdentity(ctx, f.hubA.ID, d.DeviceID)
+			must(t, err)
+			switch d.State {
+			case ferry.DeviceVerified:
+				verified++
+				if a.Status != ferry.DeviceDisabled || !f.hubs.Connected(f.hubB.ID, d.DeviceID) {
+					t.Errorf("verified %s: at A %s, connected at B %v", d.DeviceID, a.Status, f.hubs.Connected(f.hubB.ID, d.DeviceID))
+				}
+			case ferry.DeviceFailedBack, ferry.DevicePending:
+				if a.Status != ferry.DeviceEnabled || !f.hubs.Connected(f.hubA.ID, d.DeviceID) {
+					t.Errorf("%s %s: at A %s, connected at A %v", d.State, d.DeviceID, a.Status, f.hubs.Connected(f.hubA.ID, d.DeviceID))
+				}
+			default:
+				t.Errorf("%s is %s: %s", d.DeviceID, d.State, d.Reason)
+			}
+		}
+		if verified < 5 {
+			t.Errorf("%d verified", verified)
+		}
+
+		must(t, o.Failback(ctx, m.ID, nil))
+		m = waitState(t, s, m.ID, 30*time.Second, ferry.MigrationCancelled)
+		for _, d := range devicesIn(t, s, m.ID) {
+			a, err := s.GetDeviceIdentity(ctx, f.hubA.ID, d.DeviceID)
+			must(t, err)
+			if d.State == ferry.DeviceVerified || a.Status != ferry.DeviceEnabled || !f.hubs.Connected(f.hubA.ID, d.DeviceID) {
+				t.Errorf("%s is %s (%s): at A %s, connected at A %v", d.DeviceID, d.State, d.Reason, a.Status, f.hubs.Connected(f.hubA.ID, d.DeviceID))
+			}
+		}
+		devs := f.devices
+		f.finish()
+		f.checkNoGap(devs)
+	})
+}

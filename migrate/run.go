@@ -32,6 +32,8 @@ type dev struct {
 	deadline time.Time // rec.Deadline, or later after a restart
 	calling  bool      // a method call is in flight
 	cmdAt    time.Time // when a failback command was last sent
+	fbAcked  bool      // the device accepted the failback command (or came back by itself)
+	fbSafeAt time.Time // telemetry at the source counts from then on
 	resend   bool      // commanded before a restart without evidence: command again
 	retryAt  time.Time // when to command again a device that was not online
 	offline  bool      // the last DeviceMove found the device not online
@@ -43,6 +45,7 @@ type dev struct {
 type result struct {
 	migrationID, deviceID string
 	failback              bool
+	hub                   string
 	resp                  ferry.MethodResponse
 	err                   error
 }
@@ -50,6 +53,8 @@ type result struct {
 // backGrace is how long an acknowledged device that reconnected to the
 // source may take to leave again before it is taken for a failed move.
 const backGrace = 2 * time.Second
+
+const reasonCameBack = "came back to the source hub: its move failed"
 
 // moving lists the states on the way out, in order.
 var moving = []ferry.DeviceMigrationState{ferry.DeviceCommanded, ferry.DeviceAcknowledged, ferry.DeviceProvisioned,
@@ -195,7 +200,7 @@ func (o *Orchestrator) derive(ctx context.Context, r *run) error {
 	now := o.now().UTC()
 	for _, d := range r.devs {
 		if d.rec.State == ferry.DeviceFailingBack {
-			d.cmdAt = time.Time{}
+			d.cmdAt, d.fbAcked = time.Time{}, false
 			continue
 		}
 		if !inFlight(d.rec.State) {
@@ -276,6 +281,10 @@ func (o *Orchestrator) apply(ctx context.Context, r *run, ts []*ferry.MigrationT
 			}
 			d.rec.State, d.rec.Reason, d.rec.Deadline, d.rec.UpdatedAt = t.To, t.Reason, t.Deadline, t.At
 			d.deadline = t.Deadline
+			if t.To == ferry.DeviceFailingBack {
+				d.cmdAt, d.fbAcked = time.Time{}, t.Reason == reasonCameBack
+				d.fbSafeAt = t.At
+			}
 			if t.To == ferry.DeviceCommanded {
 				d.rec.Attempts++
 			}
@@ -349,7 +358,8 @@ func (o *Orchestrator) handleEvents(ctx context.Context, evs []ferry.Event) {
 			switch {
 			case ev.Source == ferry.SourceTelemetry && toTarget && inFlight(state):
 				ts = chainFrom(r, d, state, ferry.DeviceVerified, at, "first telemetry at the target hub "+ev.HubHost)
-			case ev.Source == ferry.SourceTelemetry && atSource && state == ferry.DeviceFailingBack:
+			case ev.Source == ferry.SourceTelemetry && atSource && state == ferry.DeviceFailingBack && d.fbAcked && !at.Before(d.fbSafeAt) &&
+				o.cfg.Hubs.Connected(r.m.SourceHubID, d.rec.DeviceID):
 				ts = []*ferry.MigrationTransition{{MigrationID: r.m.ID, DeviceID: d.rec.DeviceID, From: state, To: ferry.DeviceFailedBack,
 					At: at, Reason: "telemetry at the source hub " + ev.HubHost}}
 			case ev.Type == ferry.TypeConnected && toTarget && stage(state) >= 0 && stage(state) < stage(ferry.DeviceConnected):
@@ -402,7 +412,16 @@ func (o *Orchestrator) handleResults(ctx context.Context, res []result) {
 		if x.failback {
 			if !ok {
 				// Try again soon: the device may be between connections.
-				d.cmdAt = now.Add(time.Second - o.cfg.RetryInterval)
+				d.cmdAt, d.fbAcked = now.Add(time.Second-o.cfg.RetryInterval), false
+				continue
+			}
+			// A device commanded at the source may still hold the move
+			// it was sent before (the SDK keeps one pending move and
+			// drops the next): only telemetry after it stayed a while
+			// proves it is back.
+			d.fbAcked, d.fbSafeAt = true, now
+			if x.hub == r.m.SourceHubID {
+				d.fbSafeAt = now.Add(backGrace)
 			}
 			continue
 		}
@@ -464,12 +483,12 @@ func (o *Orchestrator) step(ctx context.Context, r *run) error {
 		case d.rec.State == ferry.DeviceAcknowledged && !d.backAt.IsZero() && now.Sub(d.backAt) >= backGrace &&
 			o.cfg.Hubs.Connected(m.SourceHubID, d.rec.DeviceID):
 			ts = append(ts, &ferry.MigrationTransition{MigrationID: m.ID, DeviceID: d.rec.DeviceID, From: d.rec.State, To: ferry.DeviceFailingBack,
-				At: now, Reason: "came back to the source hub: its move failed", Deadline: now.Add(m.DeviceTimeout)})
+				At: now, Reason: reasonCameBack, Deadline: now.Add(m.DeviceTimeout)})
 		case inFlight(d.rec.State) && !d.deadline.IsZero() && now.After(d.deadline):
 			ts = append(ts, &ferry.MigrationTransition{MigrationID: m.ID, DeviceID: d.rec.DeviceID, From: d.rec.State, To: ferry.DeviceFailingBack,
 				At: now, Reason: fmt.Sprintf("not verified within %s (last %s)", m.DeviceTimeout, d.rec.State), Deadline: now.Add(m.DeviceTimeout)})
 		case d.rec.State == ferry.DeviceFailingBack && now.After(d.deadline):
-			d.deadline, d.cmdAt = now.Add(m.DeviceTimeout), time.Time{} // keep trying: never strand it
+			d.deadline, d.cmdAt, d.fbAcked = now.Add(m.DeviceTimeout), time.Time{}, false // keep trying: never strand it
 		}
 	}
 	if err := o.apply(ctx, r, ts); err != nil {
@@ -490,7 +509,7 @@ func (o *Orchestrator) step(ctx context.Context, r *run) error {
 		case d.rec.State == ferry.DeviceCommanded && !d.calling && (d.resend || !d.retryAt.IsZero() && now.After(d.retryAt)):
 			d.resend, d.retryAt = false, time.Time{}
 			o.command(ctx, r, d, false)
-		case d.rec.State == ferry.DeviceFailingBack && !d.calling && now.Sub(d.cmdAt) >= o.cfg.RetryInterval:
+		case d.rec.State == ferry.DeviceFailingBack && !d.calling:
 			if err := o.failback(ctx, r, d, now); err != nil {
 				return err
 			}
@@ -563,7 +582,7 @@ func (o *Orchestrator) command(ctx context.Context, r *run, d *dev, failback boo
 	method := o.methodName(ctx, r, d)
 	body, _ := json.Marshal(payload)
 	req := ferry.MethodRequest{MethodName: method, Payload: body, ResponseTimeout: min(o.cfg.MethodTimeout, r.m.DeviceTimeout)}
-	x := result{migrationID: r.m.ID, deviceID: d.rec.DeviceID, failback: failback}
+	x := result{migrationID: r.m.ID, deviceID: d.rec.DeviceID, failback: failback, hub: hub}
 	d.calling = true
 	o.calls.Add(1)
 	go func() {
@@ -608,27 +627,36 @@ func (o *Orchestrator) methodName(ctx context.Context, r *run, d *dev) string {
 	return name
 }
 
-// failback commands a failing-back device to the source scope where it is
-// connected; one already at the source only has to send telemetry there.
+// failback commands a failing-back device to the source scope through the
+// hub it is connected to, until it accepts; it is sent again when it
+// still shows up at a target after accepting.
 func (o *Orchestrator) failback(ctx context.Context, r *run, d *dev, now time.Time) error {
 	id := d.rec.DeviceID
-	if err := o.enableSource(ctx, r, id); err != nil {
-		return err
-	}
-	d.cmdAt = now
-	if o.cfg.Hubs.Connected(r.m.SourceHubID, id) {
-		return nil
-	}
 	if r.source == nil {
 		return ferry.Errorf(ferry.EPRECONDITION, "No provisioning service links the source hub; devices cannot fail back.")
 	}
+	hub := ""
 	for h := range r.targetHubs {
 		if o.cfg.Hubs.Connected(h, id) {
-			o.command(ctx, r, d, true, h)
-			return nil
+			hub = h
 		}
 	}
-	d.cmdAt = time.Time{} // between connections: look again next tick
+	if hub == "" && o.cfg.Hubs.Connected(r.m.SourceHubID, id) {
+		hub = r.m.SourceHubID
+	}
+	switch {
+	case hub == "":
+		return nil // between connections: look again next tick
+	case d.fbAcked && hub == r.m.SourceHubID:
+		return nil // back: waiting for its telemetry
+	case now.Sub(d.cmdAt) < o.cfg.RetryInterval:
+		return nil
+	}
+	if err := o.enableSource(ctx, r, id); err != nil {
+		return err
+	}
+	d.cmdAt, d.fbAcked = now, false
+	o.command(ctx, r, d, true, hub)
 	return nil
 }
 
