@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +26,12 @@ func TestEndToEnd(t *testing.T) {
 		start := time.Now()
 		f.startDevices(200, 250*time.Millisecond)
 		t.Logf("200 devices provisioned and connected in %s", time.Since(start).Round(time.Millisecond))
+		var verifiedEvents atomic.Int64
+		t.Cleanup(f.bus.Subscribe("test", func(ev ferry.Event) {
+			if ev.Source == ferry.SourceMigration && ev.Type == ferry.TypeMigrationTransition && bytes.Contains(ev.Data, []byte(`"to":"verified"`)) {
+				verifiedEvents.Add(1)
+			}
+		}))
 		o := f.orchestrator()
 		plan := f.plan("move-200")
 		plan.Waves = ferry.WavePlan{Percentages: []int{10, 40, 50}}
@@ -70,6 +78,9 @@ func TestEndToEnd(t *testing.T) {
 		devs := f.devices
 		f.finish()
 		f.checkNoGap(devs)
+		if n := verifiedEvents.Load(); n != 200 {
+			t.Errorf("%d verified transition events on the bus", n)
+		}
 
 		report, err := o.Report(ctx, m.ID)
 		must(t, err)
@@ -223,6 +234,7 @@ func TestResume(t *testing.T) {
 				t.Errorf("%s is %s: %s", d.DeviceID, d.State, d.Reason)
 			}
 		}
+		checkRate(t, s, m.ID, plan.CommandRate)
 		devs := f.devices
 		f.finish()
 		f.checkNoGap(devs)
@@ -314,4 +326,28 @@ func TestCancelAndFailback(t *testing.T) {
 		f.finish()
 		f.checkNoGap(devs)
 	})
+}
+
+// checkRate checks that no second saw more DeviceMove commands than the
+// rate allows, with a burst of one second's worth.
+func checkRate(t *testing.T, s ferry.Store, id string, rate float64) {
+	t.Helper()
+	p, err := s.ListMigrationTransitions(context.Background(), id, "", ferry.ListOptions{Limit: ferry.MaxPageSize})
+	must(t, err)
+	var at []time.Time
+	for _, tr := range p.Items {
+		if tr.To == ferry.DeviceCommanded {
+			at = append(at, tr.At)
+		}
+	}
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	for i := range at {
+		j := i
+		for j < len(at) && at[j].Sub(at[i]) < time.Second {
+			j++
+		}
+		if float64(j-i) > 2*rate {
+			t.Fatalf("%d commands within a second from %s at a rate of %v/s", j-i, at[i].Format("15:04:05.000"), rate)
+		}
+	}
 }

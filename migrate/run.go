@@ -50,6 +50,16 @@ type result struct {
 	err                   error
 }
 
+// transitionData is the Data of a migration transition event on the bus.
+type transitionData struct {
+	MigrationID string                     `json:"migrationId"`
+	Migration   string                     `json:"migration"`
+	Wave        int                        `json:"wave"`
+	From        ferry.DeviceMigrationState `json:"from"`
+	To          ferry.DeviceMigrationState `json:"to"`
+	Reason      string                     `json:"reason,omitempty"`
+}
+
 // backGrace is how long an acknowledged device that reconnected to the
 // source may take to leave again before it is taken for a failed move.
 const backGrace = 2 * time.Second
@@ -274,11 +284,16 @@ func (o *Orchestrator) apply(ctx context.Context, r *run, ts []*ferry.MigrationT
 			}
 			return fmt.Errorf("write transitions: %w", err)
 		}
+		evs := make([]ferry.Event, 0, len(part))
 		for _, t := range part {
 			d := r.devs[t.DeviceID]
 			if d == nil {
 				continue
 			}
+			data, _ := json.Marshal(transitionData{MigrationID: t.MigrationID, Migration: r.m.Name, Wave: d.rec.Wave,
+				From: t.From, To: t.To, Reason: t.Reason})
+			evs = append(evs, ferry.Event{ID: ferry.NewUUID(), Time: t.At, Source: ferry.SourceMigration, Type: ferry.TypeMigrationTransition,
+				HubID: r.m.SourceHubID, DeviceID: t.DeviceID, Data: data})
 			d.rec.State, d.rec.Reason, d.rec.Deadline, d.rec.UpdatedAt = t.To, t.Reason, t.Deadline, t.At
 			d.deadline = t.Deadline
 			if t.To == ferry.DeviceFailingBack {
@@ -288,6 +303,10 @@ func (o *Orchestrator) apply(ctx context.Context, r *run, ts []*ferry.MigrationT
 			if t.To == ferry.DeviceCommanded {
 				d.rec.Attempts++
 			}
+		}
+		if err := o.cfg.Bus.Publish(ctx, evs...); err != nil {
+			// Written already: a lost event only costs a watcher a detail.
+			o.log.Warn("publish transitions", "migration_id", r.m.ID, "error", err)
 		}
 	}
 	return nil
