@@ -63,6 +63,9 @@ type Orchestrator struct {
 	done    chan struct{}
 	calls   sync.WaitGroup
 
+	watchMu sync.RWMutex
+	watched map[string]int // device ID → runs in which it is in flight or failing back
+
 	// Owned by the loop goroutine.
 	runs     map[string]*run
 	byDevice map[string][]*run
@@ -97,7 +100,7 @@ func New(cfg Config) (*Orchestrator, error) {
 		cfg.RetryInterval = 5 * time.Second
 	}
 	return &Orchestrator{cfg: cfg, log: cfg.Logger.With("subsystem", "migrate"), now: cfg.Now,
-		runs: map[string]*run{}, byDevice: map[string][]*run{}}, nil
+		runs: map[string]*run{}, byDevice: map[string][]*run{}, watched: map[string]int{}}, nil
 }
 
 // Start subscribes to the bus, loads the migrations that are running,
@@ -117,7 +120,7 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 	o.done = make(chan struct{})
 	o.cancel = cancel
 	o.unsub = o.cfg.Bus.Subscribe("migrate", func(ev ferry.Event) {
-		if !relevant(ev) {
+		if !o.relevant(ev) {
 			return
 		}
 		select {

@@ -78,10 +78,37 @@ func inFlight(s ferry.DeviceMigrationState) bool {
 	return i >= 0 && i < len(moving)-1
 }
 
-func relevant(ev ferry.Event) bool {
+// watched reports whether telemetry of a device in state s matters: it is
+// on its way out or coming back.
+func watched(s ferry.DeviceMigrationState) bool {
+	return inFlight(s) || s == ferry.DeviceFailingBack
+}
+
+// watch counts the devices whose telemetry the bus subscriber passes on,
+// so that a fleet's steady telemetry never queues up in front of the few
+// events that move devices.
+func (o *Orchestrator) watch(deviceID string, from, to ferry.DeviceMigrationState) {
+	a, b := watched(from), watched(to)
+	if a == b {
+		return
+	}
+	o.watchMu.Lock()
+	defer o.watchMu.Unlock()
+	if b {
+		o.watched[deviceID]++
+		return
+	}
+	if o.watched[deviceID]--; o.watched[deviceID] <= 0 {
+		delete(o.watched, deviceID)
+	}
+}
+
+func (o *Orchestrator) relevant(ev ferry.Event) bool {
 	switch {
 	case ev.Source == ferry.SourceTelemetry:
-		return true
+		o.watchMu.RLock()
+		defer o.watchMu.RUnlock()
+		return o.watched[ev.DeviceID] > 0
 	case ev.Source == ferry.SourceDeviceConnectivity && ev.Type == ferry.TypeConnected:
 		return true
 	case ev.Source == ferry.SourceDeviceLifecycle && ev.Type == ferry.TypeProvisioned:
@@ -132,6 +159,7 @@ func (o *Orchestrator) load(ctx context.Context, id string, resume bool) error {
 			r.byWave[rec.Wave] = append(r.byWave[rec.Wave], d)
 		}
 		o.byDevice[rec.DeviceID] = append(o.byDevice[rec.DeviceID], r)
+		o.watch(rec.DeviceID, "", rec.State)
 	}
 	o.runs[id] = r
 	if err := o.derive(ctx, r); err != nil {
@@ -147,7 +175,8 @@ func (o *Orchestrator) unload(id string) {
 		return
 	}
 	delete(o.runs, id)
-	for devID := range r.devs {
+	for devID, d := range r.devs {
+		o.watch(devID, d.rec.State, "")
 		rs := slices.DeleteFunc(o.byDevice[devID], func(x *run) bool { return x == r })
 		if len(rs) == 0 {
 			delete(o.byDevice, devID)
@@ -294,6 +323,7 @@ func (o *Orchestrator) apply(ctx context.Context, r *run, ts []*ferry.MigrationT
 				From: t.From, To: t.To, Reason: t.Reason})
 			evs = append(evs, ferry.Event{ID: ferry.NewUUID(), Time: t.At, Source: ferry.SourceMigration, Type: ferry.TypeMigrationTransition,
 				HubID: r.m.SourceHubID, DeviceID: t.DeviceID, Data: data})
+			o.watch(t.DeviceID, d.rec.State, t.To)
 			d.rec.State, d.rec.Reason, d.rec.Deadline, d.rec.UpdatedAt = t.To, t.Reason, t.Deadline, t.At
 			d.deadline = t.Deadline
 			if t.To == ferry.DeviceFailingBack {
