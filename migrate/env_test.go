@@ -6,8 +6,10 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,7 +38,7 @@ const (
 // it, and simulated devices from the device SDK sending sequence-numbered
 // telemetry.
 type fleet struct {
-	t         *testing.T
+	t         testing.TB
 	store     ferry.Store
 	bus       *eventbus.Bus
 	hubs      *hub.Service
@@ -63,7 +65,7 @@ type simDevice struct {
 	done chan struct{}
 }
 
-func newFleet(t *testing.T, s ferry.Store) *fleet {
+func newFleet(t testing.TB, s ferry.Store) *fleet {
 	t.Helper()
 	ctx := context.Background()
 	f := &fleet{t: t, store: s, exportDir: t.TempDir()}
@@ -80,7 +82,7 @@ func newFleet(t *testing.T, s ferry.Store) *fleet {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sink.Close() })
-	f.hubs, err = hub.New(hub.Config{Store: s, Bus: f.bus, Sink: sink, FlushInterval: 50 * time.Millisecond})
+	f.hubs, err = hub.New(hub.Config{Store: s, Bus: f.bus, Sink: sink, FlushInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +132,7 @@ func newFleet(t *testing.T, s ferry.Store) *fleet {
 	return f
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -292,7 +294,8 @@ func (f *fleet) checkNoGap(devs []*simDevice) {
 
 func (f *fleet) orchestrator() *migrate.Orchestrator {
 	f.t.Helper()
-	o, err := migrate.New(migrate.Config{Store: f.store, Hubs: f.hubs, Bus: f.bus, Tick: 100 * time.Millisecond, RetryInterval: time.Second})
+	log := slog.New(slog.NewTextHandler(testWriter{f.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	o, err := migrate.New(migrate.Config{Store: f.store, Hubs: f.hubs, Bus: f.bus, Logger: log, Tick: 100 * time.Millisecond, RetryInterval: time.Second})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -301,16 +304,31 @@ func (f *fleet) orchestrator() *migrate.Orchestrator {
 	return o
 }
 
+// testWriter logs lines through the test.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
 func (f *fleet) plan(name string) *ferry.Migration {
+	timeout := 20 * time.Second
+	if raceEnabled {
+		timeout = time.Minute
+	}
 	return &ferry.Migration{Name: name, SourceHubID: f.hubA.ID,
 		Selection:        ferry.MigrationSelection{Kind: ferry.SelectHubDeviceGroup, HubDeviceGroupID: f.group.ID},
 		Target:           ferry.MigrationTarget{ProvisioningServiceID: f.dpsB.ID},
-		SuccessThreshold: 100, ErrorThreshold: 0, OnError: ferry.OnErrorFailback, DeviceTimeout: 20 * time.Second}
+		SuccessThreshold: 100, ErrorThreshold: 0, OnError: ferry.OnErrorFailback, DeviceTimeout: timeout}
 }
 
 // waitState waits for a migration to reach one of states.
-func waitState(t *testing.T, s ferry.Store, id string, d time.Duration, states ...ferry.MigrationState) *ferry.Migration {
+func waitState(t testing.TB, s ferry.Store, id string, d time.Duration, states ...ferry.MigrationState) *ferry.Migration {
 	t.Helper()
+	if raceEnabled {
+		d *= 2
+	}
 	deadline := time.Now().Add(d)
 	for {
 		m, err := s.GetMigration(context.Background(), id)
@@ -330,7 +348,7 @@ func waitState(t *testing.T, s ferry.Store, id string, d time.Duration, states .
 	}
 }
 
-func devicesIn(t *testing.T, s ferry.Store, id string) []*ferry.MigrationDevice {
+func devicesIn(t testing.TB, s ferry.Store, id string) []*ferry.MigrationDevice {
 	t.Helper()
 	p, err := s.ListMigrationDevices(context.Background(), ferry.MigrationDeviceFilter{MigrationID: id, Wave: -1, ListOptions: ferry.ListOptions{Limit: ferry.MaxPageSize}})
 	if err != nil {

@@ -23,9 +23,13 @@ func TestEndToEnd(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
 		ctx := context.Background()
 		f := newFleet(t, s)
+		n := 200
+		if raceEnabled {
+			n = 50
+		}
 		start := time.Now()
-		f.startDevices(200, 250*time.Millisecond)
-		t.Logf("200 devices provisioned and connected in %s", time.Since(start).Round(time.Millisecond))
+		f.startDevices(n, 500*time.Millisecond)
+		t.Logf("%d devices provisioned and connected in %s", n, time.Since(start).Round(time.Millisecond))
 		var verifiedEvents atomic.Int64
 		t.Cleanup(f.bus.Subscribe("test", func(ev ferry.Event) {
 			if ev.Source == ferry.SourceMigration && ev.Type == ferry.TypeMigrationTransition && bytes.Contains(ev.Data, []byte(`"to":"verified"`)) {
@@ -39,7 +43,7 @@ func TestEndToEnd(t *testing.T) {
 		must(t, err)
 		rep, err := o.Preflight(ctx, m.ID, migrate.PreflightOptions{})
 		must(t, err)
-		if !rep.OK || rep.Devices != 200 || rep.Online != 200 || len(rep.EnrollmentsCreated) != 1 {
+		if !rep.OK || rep.Devices != n || rep.Online != n || len(rep.EnrollmentsCreated) != 1 {
 			t.Fatalf("preflight = %+v", rep)
 		}
 		start = time.Now()
@@ -59,7 +63,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("wave %d is %s", w.Index, w.State)
 			}
 		}
-		if len(sizes) != 3 || sizes[0] != 20 || sizes[1] != 80 || sizes[2] != 100 {
+		if len(sizes) != 3 || sizes[0] != n/10 || sizes[1] != n*4/10 || sizes[2] != n/2 {
 			t.Errorf("wave sizes = %v", sizes)
 		}
 		for _, d := range devicesIn(t, s, m.ID) {
@@ -78,13 +82,13 @@ func TestEndToEnd(t *testing.T) {
 		devs := f.devices
 		f.finish()
 		f.checkNoGap(devs)
-		if n := verifiedEvents.Load(); n != 200 {
-			t.Errorf("%d verified transition events on the bus", n)
+		if got := verifiedEvents.Load(); got != int64(n) {
+			t.Errorf("%d verified transition events on the bus", got)
 		}
 
 		report, err := o.Report(ctx, m.ID)
 		must(t, err)
-		if report.Counts[ferry.DeviceVerified] != 200 || len(report.Devices) != 200 {
+		if report.Counts[ferry.DeviceVerified] != n || len(report.Devices) != n {
 			t.Fatalf("report counts %v", report.Counts)
 		}
 		var path []string
@@ -103,7 +107,7 @@ func TestEndToEnd(t *testing.T) {
 		must(t, report.WriteCSV(&buf))
 		rows, err := csv.NewReader(&buf).ReadAll()
 		must(t, err)
-		if len(rows) < 1+200*5 || strings.Join(rows[0], ",") != strings.Join(migrate.CSVHeader, ",") {
+		if len(rows) < 1+n*4 || strings.Join(rows[0], ",") != strings.Join(migrate.CSVHeader, ",") {
 			t.Errorf("CSV has %d rows, header %v", len(rows), rows[0])
 		}
 		buf.Reset()
@@ -122,7 +126,7 @@ func TestFailback(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
 		ctx := context.Background()
 		f := newFleet(t, s)
-		f.startDevices(60, 250*time.Millisecond)
+		f.startDevices(60, 500*time.Millisecond)
 		o := f.orchestrator()
 		plan := f.plan("failback")
 		plan.Waves = ferry.WavePlan{Sizes: []int{20, 20, 20}}
@@ -197,7 +201,7 @@ func TestResume(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
 		ctx := context.Background()
 		f := newFleet(t, s)
-		f.startDevices(60, 250*time.Millisecond)
+		f.startDevices(60, 500*time.Millisecond)
 		o1 := f.orchestrator()
 		plan := f.plan("resume")
 		plan.Waves = ferry.WavePlan{Sizes: []int{40, 20}}
@@ -269,7 +273,7 @@ func TestCancelAndFailback(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
 		ctx := context.Background()
 		f := newFleet(t, s)
-		f.startDevices(40, 250*time.Millisecond)
+		f.startDevices(40, 500*time.Millisecond)
 		o := f.orchestrator()
 		plan := f.plan("cancel")
 		plan.CommandRate = 10
