@@ -13,7 +13,7 @@ import (
 )
 
 // BenchmarkMigrate moves a fleet of devices from hub A to hub B in one wave
-// over TLS on SQLite and reports the median time of each phase: command to
+// at 250 commands a second over TLS on SQLite and reports the median time of each phase: command to
 // acknowledgement, to registration at the target, to connection there, to
 // first telemetry there. The DPS protocol's retry-after of one second is
 // part of every registration.
@@ -30,7 +30,8 @@ func BenchmarkMigrate(b *testing.B) {
 				o := f.orchestrator()
 				ctx := context.Background()
 				plan := f.plan("bench")
-				plan.DeviceTimeout = time.Minute
+				plan.DeviceTimeout = 2 * time.Minute
+				plan.CommandRate = 250
 				m, err := o.Create(ctx, plan)
 				if err != nil {
 					b.Fatal(err)
@@ -47,6 +48,7 @@ func BenchmarkMigrate(b *testing.B) {
 				total += time.Since(start)
 				b.StopTimer()
 				if m.State != ferry.MigrationCompleted {
+					dumpFailures(b, o, m.ID)
 					b.Fatalf("migration %s: %s", m.State, m.StateReason)
 				}
 				p, err := s.ListMigrationTransitions(ctx, m.ID, "", ferry.ListOptions{Limit: ferry.MaxPageSize})

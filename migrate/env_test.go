@@ -157,7 +157,7 @@ func (f *fleet) startDevices(n int, every time.Duration) {
 			id := fmt.Sprintf("dev-%04d", i)
 			pc := device.ProvisionConfig{Host: f.host, IDScope: f.dpsA.IDScope, RegistrationID: id, GroupKey: f.groupKey,
 				Payload: map[string]string{"modelId": modelID}, Transport: tr}
-			cfg := device.Config{ModelID: modelID, MoveTimeout: 10 * time.Second, MinBackoff: 100 * time.Millisecond,
+			cfg := device.Config{ModelID: modelID, MoveTimeout: 30 * time.Second, MinBackoff: 100 * time.Millisecond,
 				MaxBackoff: time.Second, OnMove: func(device.Move) error {
 					f.mu.Lock()
 					fn := f.onMove

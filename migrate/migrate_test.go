@@ -247,15 +247,23 @@ func TestResume(t *testing.T) {
 }
 
 // dumpFailures logs the history of the first devices that did not verify.
-func dumpFailures(t *testing.T, o *migrate.Orchestrator, id string) {
+func dumpFailures(t testing.TB, o *migrate.Orchestrator, id string) {
 	t.Helper()
 	r, err := o.Report(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := 0
+	first := func(d migrate.DeviceReport) bool { // failed first, rather than with its wave
+		for _, tr := range d.Transitions {
+			if tr.To == ferry.DeviceFailed || tr.To == ferry.DeviceFailingBack && !strings.HasPrefix(tr.Reason, "wave ") {
+				return true
+			}
+		}
+		return false
+	}
 	for _, d := range r.Devices {
-		if d.State == ferry.DeviceVerified || d.State == ferry.DevicePending || n >= 5 {
+		if !first(d) || n >= 5 {
 			continue
 		}
 		n++

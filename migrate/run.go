@@ -64,6 +64,9 @@ type transitionData struct {
 // source may take to leave again before it is taken for a failed move.
 const backGrace = 2 * time.Second
 
+// reasonCameBack is the reason of an accepted (or even registered) move
+// that ended with the device at the source again, e.g. when its
+// registration timed out on its side.
 const reasonCameBack = "came back to the source hub: its move failed"
 
 // moving lists the states on the way out, in order.
@@ -327,7 +330,7 @@ func (o *Orchestrator) apply(ctx context.Context, r *run, ts []*ferry.MigrationT
 			d.rec.State, d.rec.Reason, d.rec.Deadline, d.rec.UpdatedAt = t.To, t.Reason, t.Deadline, t.At
 			d.deadline = t.Deadline
 			if t.To == ferry.DeviceFailingBack {
-				d.cmdAt, d.fbAcked = time.Time{}, t.Reason == reasonCameBack
+				d.cmdAt, d.fbAcked, d.backAt = time.Time{}, t.Reason == reasonCameBack, time.Time{}
 				d.fbSafeAt = t.At
 			}
 			if t.To == ferry.DeviceCommanded {
@@ -413,7 +416,7 @@ func (o *Orchestrator) handleEvents(ctx context.Context, evs []ferry.Event) {
 					At: at, Reason: "telemetry at the source hub " + ev.HubHost}}
 			case ev.Type == ferry.TypeConnected && toTarget && stage(state) >= 0 && stage(state) < stage(ferry.DeviceConnected):
 				ts = chainFrom(r, d, state, ferry.DeviceConnected, at, "connected at the target hub "+ev.HubHost)
-			case ev.Type == ferry.TypeConnected && atSource && state == ferry.DeviceAcknowledged:
+			case ev.Type == ferry.TypeConnected && atSource && (state == ferry.DeviceAcknowledged || state == ferry.DeviceProvisioned):
 				// Its move failed, or its connection dropped before it
 				// left: step fails it back if it is still there shortly.
 				d.backAt = o.now()
@@ -529,7 +532,7 @@ func (o *Orchestrator) step(ctx context.Context, r *run) error {
 			// It never took the command: it stays at the source.
 			ts = append(ts, &ferry.MigrationTransition{MigrationID: m.ID, DeviceID: d.rec.DeviceID, From: d.rec.State, To: ferry.DeviceFailed,
 				At: now, Reason: fmt.Sprintf("not online at the source hub within %s", m.DeviceTimeout)})
-		case d.rec.State == ferry.DeviceAcknowledged && !d.backAt.IsZero() && now.Sub(d.backAt) >= backGrace &&
+		case (d.rec.State == ferry.DeviceAcknowledged || d.rec.State == ferry.DeviceProvisioned) && !d.backAt.IsZero() && now.Sub(d.backAt) >= backGrace &&
 			o.cfg.Hubs.Connected(m.SourceHubID, d.rec.DeviceID):
 			ts = append(ts, &ferry.MigrationTransition{MigrationID: m.ID, DeviceID: d.rec.DeviceID, From: d.rec.State, To: ferry.DeviceFailingBack,
 				At: now, Reason: reasonCameBack, Deadline: now.Add(m.DeviceTimeout)})
