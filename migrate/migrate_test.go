@@ -21,6 +21,7 @@ import (
 // B and are disabled at A.
 func TestEndToEnd(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		t.Parallel() // the backends' fleets mostly wait on the protocol's timers
 		ctx := context.Background()
 		f := newFleet(t, s)
 		n := 200
@@ -124,6 +125,7 @@ func TestEndToEnd(t *testing.T) {
 // message. The first wave stays at B.
 func TestFailback(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		t.Parallel() // the backends' fleets mostly wait on the protocol's timers
 		ctx := context.Background()
 		f := newFleet(t, s)
 		f.startDevices(60, 500*time.Millisecond)
@@ -199,6 +201,7 @@ func TestFailback(t *testing.T) {
 // stranded or loses a message.
 func TestResume(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		t.Parallel() // the backends' fleets mostly wait on the protocol's timers
 		ctx := context.Background()
 		f := newFleet(t, s)
 		f.startDevices(60, 500*time.Millisecond)
@@ -279,6 +282,7 @@ func dumpFailures(t testing.TB, o *migrate.Orchestrator, id string) {
 // their identities there are enabled again.
 func TestCancelAndFailback(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		t.Parallel() // the backends' fleets mostly wait on the protocol's timers
 		ctx := context.Background()
 		f := newFleet(t, s)
 		f.startDevices(40, 500*time.Millisecond)
