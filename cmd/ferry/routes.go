@@ -11,6 +11,7 @@ import (
 	"github.com/ferry-iot/ferry/httpapi/armauthz"
 	"github.com/ferry-iot/ferry/httpapi/armdevices"
 	"github.com/ferry-iot/ferry/httpapi/armresources"
+	"github.com/ferry-iot/ferry/httpapi/events"
 )
 
 // routes returns the handler both HTTP listeners serve. ARM paths carry
@@ -34,6 +35,7 @@ func (m *Main) routes(ctx context.Context, mux *http.ServeMux) (http.Handler, er
 	hubAPI := m.hubServiceAPI()
 
 	mux.Handle("/$iothub/websocket", dp.gw.WebSocketHandler())
+	mux.Handle(events.Pattern, m.withCaller(events.New(events.Config{Hubs: m.Store, Bus: m.Bus, Authorizer: m.Authorizer, Logger: m.logger})))
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
