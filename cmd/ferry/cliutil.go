@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -119,8 +120,53 @@ func (s *session) dataPlane(ctx context.Context, host, method, path string, body
 	if body != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := s.c.Send(req, out)
-	return resp, serverError(err)
+	req.Header.Set("Authorization", "Bearer "+s.c.Token)
+	if s.c.UserAgent != "" {
+		req.Header.Set("User-Agent", s.c.UserAgent)
+	}
+	resp, err := s.c.HTTPClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return resp, fmt.Errorf("read response: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		return resp, dataPlaneError(resp.StatusCode, data)
+	}
+	if out != nil && len(bytes.TrimSpace(data)) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp, fmt.Errorf("decode response: %w", err)
+		}
+	}
+	return resp, nil
+}
+
+// dataPlaneError reads the error shapes of the IoT Hub service API
+// ({"Message":"ErrorCode:DeviceNotFound;...","errorCode":404001}) and of the
+// DPS service API ({"errorCode":404201,"message":"..."}).
+func dataPlaneError(status int, data []byte) error {
+	e := &client.Error{Status: status, Message: http.StatusText(status)}
+	var v struct {
+		Message   string `json:"Message"`
+		ErrorCode int    `json:"errorCode"`
+	}
+	if json.Unmarshal(data, &v) != nil {
+		return e
+	}
+	if v.Message != "" {
+		e.Message = v.Message
+	}
+	if v.ErrorCode != 0 {
+		e.Code = strconv.Itoa(v.ErrorCode)
+	}
+	if rest, ok := strings.CutPrefix(e.Message, "ErrorCode:"); ok {
+		code, msg, _ := strings.Cut(rest, ";")
+		e.Code, e.Message = code, strings.TrimSpace(msg)
+	}
+	return e
 }
 
 // dataJSON is dataPlane with a JSON body.

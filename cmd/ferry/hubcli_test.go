@@ -303,7 +303,7 @@ func TestDeviceCLI(t *testing.T) {
 	})
 	t.Run("ErrUnknownEnrollment", func(t *testing.T) {
 		code, _, errs := ce.run(t, "dps", "enrollment", "show", "--dps-name", "dps-a", "--enrollment-id", "ghost")
-		if code != 1 || !strings.Contains(errs, "ghost") || !strings.Contains(errs, "404") {
+		if code != 1 || !strings.Contains(errs, "ghost") || !strings.Contains(errs, "404201") {
 			t.Errorf("exit %d: %q", code, errs)
 		}
 	})
