@@ -53,25 +53,10 @@ func (e *env) session() (*session, error) {
 	return &session{e: e, profile: p, c: c}, nil
 }
 
-// serverError turns the IoT Hub error shape, whose code is the start of
-// its message ("ErrorCode:DeviceNotFound;Device x not registered."), into
-// a code and a message, so that every error prints alike.
-func serverError(err error) error {
-	var ce *client.Error
-	if !errors.As(err, &ce) || ce.Code != "" {
-		return err
-	}
-	if rest, ok := strings.CutPrefix(ce.Message, "ErrorCode:"); ok {
-		code, msg, _ := strings.Cut(rest, ";")
-		return &client.Error{Status: ce.Status, Code: code, Message: strings.TrimSpace(msg)}
-	}
-	return err
-}
-
 // arm calls the management (ARM) API on the profile's server.
 func (s *session) arm(ctx context.Context, method, path string, in, out any) error {
 	_, err := s.c.Do(ctx, method, path, in, out)
-	return serverError(err)
+	return err
 }
 
 // armList follows an ARM list's nextLinks and returns every item.

@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -104,13 +105,26 @@ func NewMessage(e ferry.Event) Message {
 	return m
 }
 
-type handler struct {
-	cfg Config
-	log *slog.Logger
+// Handler serves Pattern.
+type Handler struct {
+	cfg  Config
+	log  *slog.Logger
+	http http.Handler
+	done chan struct{}
+	once sync.Once
 }
 
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.http.ServeHTTP(w, r) }
+
+// Shutdown ends every open stream with its final comment line, so that a
+// graceful server shutdown (http.Server.RegisterOnShutdown) need not wait
+// for clients that would otherwise read forever. Later requests are
+// refused.
+func (h *Handler) Shutdown() { h.once.Do(func() { close(h.done) }) }
+
 // New returns the handler for Pattern.
-func New(cfg Config) http.Handler {
+func New(cfg Config) *Handler {
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = DefaultBuffer
 	}
@@ -124,12 +138,18 @@ func New(cfg Config) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{cfg: cfg, log: log.With("subsystem", "events-api")}
-	return httpapi.Handle(h.log, httpapi.RenderPlain, h.serve)
+	h := &Handler{cfg: cfg, log: log.With("subsystem", "events-api"), done: make(chan struct{})}
+	h.http = httpapi.Handle(h.log, httpapi.RenderPlain, h.serve)
+	return h
 }
 
-func (h *handler) serve(w http.ResponseWriter, r *http.Request) error {
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
+	select {
+	case <-h.done:
+		return ferry.Errorf(ferry.EPRECONDITION, "The server is shutting down.")
+	default:
+	}
 	caller := ferry.CallerFromContext(ctx)
 	if caller == nil {
 		return ferry.Errorf(ferry.EUNAUTHORIZED, "authentication required")
@@ -214,6 +234,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) error {
 	for {
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-h.done:
+			write(fmt.Sprintf(": end; dropped %d events\n\n", dropped.Load()))
 			return nil
 		case <-end:
 			write(fmt.Sprintf(": end; dropped %d events\n\n", dropped.Load()))

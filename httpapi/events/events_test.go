@@ -26,6 +26,7 @@ type env struct {
 	bus  *eventbus.Bus
 	hub  *ferry.Hub
 	peer *ferry.Hub
+	h    *events.Handler
 }
 
 func setup(t *testing.T, s ferry.Store, buffer int) *env {
@@ -64,7 +65,8 @@ func setup(t *testing.T, s ferry.Store, buffer int) *env {
 	bus := eventbus.New(eventbus.Options{})
 	t.Cleanup(func() { bus.Close() })
 	mux := http.NewServeMux()
-	mux.Handle(events.Pattern, events.New(events.Config{Hubs: s, Bus: bus, Authorizer: authz, Buffer: buffer}))
+	h := events.New(events.Config{Hubs: s, Bus: bus, Authorizer: authz, Buffer: buffer})
+	mux.Handle(events.Pattern, h)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p := principals[r.Header.Get("X-Test-Principal")]; p != nil {
 			r = r.WithContext(ferry.NewContextWithCaller(r.Context(), &ferry.Caller{Principal: p}))
@@ -72,7 +74,7 @@ func setup(t *testing.T, s ferry.Store, buffer int) *env {
 		mux.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	return &env{srv: srv, bus: bus, hub: hub, peer: peer}
+	return &env{srv: srv, bus: bus, hub: hub, peer: peer, h: h}
 }
 
 // open starts a stream and returns the response once its headers arrived,
@@ -243,5 +245,20 @@ func TestErrors(t *testing.T) {
 				t.Errorf("got %d %+v, want %d with a message", resp.StatusCode, body, c.status)
 			}
 		})
+	}
+}
+
+// TestShutdown ends open streams, so that a graceful server shutdown does
+// not wait for them, and refuses new ones.
+func TestShutdown(t *testing.T) {
+	e := setup(t, storetest.OpenSQLite(t), 0)
+	resp := e.open(t, "reader", "")
+	e.h.Shutdown()
+	frames := readFrames(t, resp) // returns once the stream ends
+	if len(frames) == 0 || frames[len(frames)-1].comment != "end; dropped 0 events" {
+		t.Errorf("frames %+v", frames)
+	}
+	if resp := e.open(t, "reader", ""); resp.StatusCode != http.StatusPreconditionFailed {
+		t.Errorf("a stream opened after Shutdown: %d", resp.StatusCode)
 	}
 }
