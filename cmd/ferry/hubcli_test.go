@@ -19,6 +19,7 @@ import (
 
 	"github.com/ferry-iot/ferry/client"
 	"github.com/ferry-iot/ferry/sas"
+	"github.com/ferry-iot/ferry/store/storetest"
 )
 
 // syncBuffer is a bytes.Buffer safe for a command running in a goroutine.
@@ -47,9 +48,9 @@ type cliEnv struct {
 
 // loginCLI starts the server with MQTT and logs the CLI in as the
 // administrator, with the profile in a temporary config directory.
-func loginCLI(t *testing.T) *cliEnv {
+func loginCLI(t *testing.T, extra ...string) *cliEnv {
 	t.Helper()
-	m, _ := startServer(t, "--mqtt", "127.0.0.1:0")
+	m, _ := startServer(t, append([]string{"--mqtt", "127.0.0.1:0"}, extra...)...)
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(caFile, m.CA.CACertPEM(), 0o644); err != nil {
 		t.Fatal(err)
@@ -162,9 +163,20 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // TestDeviceCLI drives the hub and DPS command trees against the real
-// server, with a real device on MQTT.
+// server, with a real device on MQTT, on both databases.
 func TestDeviceCLI(t *testing.T) {
-	ce := loginCLI(t)
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			var extra []string
+			if backend == "postgres" {
+				extra = []string{"--db", storetest.NewPostgresSchema(t)}
+			}
+			testDeviceCLI(t, loginCLI(t, extra...))
+		})
+	}
+}
+
+func testDeviceCLI(t *testing.T, ce *cliEnv) {
 	ce.createResourceGroup(t, "fleet")
 
 	// Hub and DPS linked to it.
