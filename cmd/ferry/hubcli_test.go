@@ -202,6 +202,28 @@ func testDeviceCLI(t *testing.T, ce *cliEnv) {
 		t.Errorf("dps show: %v", shown)
 	}
 
+	// Linked hubs: add a second hub, then take it away again; the first
+	// stays linked with a working key.
+	ce.ok(t, nil, "hub", "create", "-n", "hub-b", "-g", "fleet", "--host-name", "127.0.0.5")
+	ce.ok(t, nil, "dps", "linked-hub", "create", "--dps-name", "dps-a", "--hub-name", "hub-b", "--allocation-weight", "3")
+	var links []map[string]any
+	ce.ok(t, &links, "dps", "linked-hub", "list", "--dps-name", "dps-a")
+	if len(links) != 2 || str(links[1], "name") != "127.0.0.5" || str(links[1], "allocationWeight") != "3" {
+		t.Errorf("linked hubs after create: %v", links)
+	}
+	ce.ok(t, nil, "dps", "linked-hub", "delete", "--dps-name", "dps-a", "--linked-hub", "hub-b")
+	links = nil
+	ce.ok(t, &links, "dps", "linked-hub", "list", "--dps-name", "dps-a")
+	if len(links) != 1 || str(links[0], "name") != "127.0.0.1" {
+		t.Errorf("linked hubs after delete: %v", links)
+	}
+	ce.ok(t, nil, "hub", "delete", "-n", "hub-b", "-g", "fleet")
+	var hubCS map[string]string
+	ce.ok(t, &hubCS, "hub", "connection-string", "show", "-n", "hub-a")
+	if want := "HostName=127.0.0.1;SharedAccessKeyName=iothubowner;SharedAccessKey=" + ce.hubOwnerKey(t); hubCS["connectionString"] != want {
+		t.Errorf("hub connection string %q, want %q", hubCS["connectionString"], want)
+	}
+
 	// Enrollment group and individual enrollment: keys in show, never in lists.
 	var grp map[string]any
 	ce.ok(t, &grp, "dps", "enrollment-group", "create", "--dps-name", "dps-a", "--enrollment-id", "grp1", "--iot-hubs", "127.0.0.1")
@@ -242,6 +264,11 @@ func testDeviceCLI(t *testing.T, ce *cliEnv) {
 	}
 	if out := ce.ok(t, nil, "hub", "device-identity", "show", "-n", "hub-a", "-d", "sensor-1"); !strings.Contains(out, key) {
 		t.Errorf("device-identity show lacks the key:\n%s", out)
+	}
+	var devCS map[string]string
+	ce.ok(t, &devCS, "hub", "device-identity", "connection-string", "show", "-n", "hub-a", "-d", "sensor-1")
+	if want := "HostName=127.0.0.1;DeviceId=sensor-1;SharedAccessKey=" + key; devCS["connectionString"] != want {
+		t.Errorf("device connection string %q, want %q", devCS["connectionString"], want)
 	}
 	var twin map[string]any
 	ce.ok(t, &twin, "hub", "device-twin", "update", "-n", "hub-a", "-d", "sensor-1", "--desired", `{"interval":5}`, "--tags", `{"site":"north"}`)
