@@ -28,7 +28,8 @@ func newDPSCommand(e *env) *cobra.Command {
 	outputFlag(dps, &format)
 	o := &format
 	dps.AddCommand(dpsCreate(e, o), dpsList(e, o), dpsShow(e, o), dpsDelete(e),
-		enrollmentGroupCommand(e, o), enrollmentCommand(e, o), linkedHubCommand(e, o))
+		enrollmentGroupCommand(e, o), enrollmentCommand(e, o), linkedHubCommand(e, o),
+		registrationCommand(e, o))
 	return dps
 }
 
@@ -372,7 +373,7 @@ func enrollmentGroupCommand(e *env, format *string) *cobra.Command {
 	cdk.Flags().String("registration-id", "", "the device's registration ID")
 
 	cmd.AddCommand(create, enrollmentList(e, format, groupKind), enrollmentShow(e, format, groupKind),
-		enrollmentDelete(e, groupKind), cdk)
+		enrollmentDelete(e, groupKind), cdk, groupRegistrationsCommand(e, format))
 	return cmd
 }
 
@@ -702,4 +703,100 @@ func editLinks(ctx context.Context, e *env, format string, t *dpsTarget, edit fu
 		return err
 	}
 	return render(e.stdout, format, out, dpsColumns)
+}
+
+var registrationColumns = []column{{"RegistrationId", "registrationId"}, {"DeviceId", "deviceId"}, {"AssignedHub", "assignedHub"},
+	{"Status", "status"}, {"LastUpdated", "lastUpdatedDateTimeUtc"}}
+
+// registrationCommand is `ferry dps registration`: the registration
+// records devices leave when they provision.
+func registrationCommand(e *env, format *string) *cobra.Command {
+	cmd := &cobra.Command{Use: "registration", Short: "Show and delete device registration records"}
+	var st dpsTarget
+	var reg string
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Show a device's registration record",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if reg == "" {
+				return usagef("the flag --registration-id is required")
+			}
+			ctx := cmd.Context()
+			s, host, err := st.resolve(ctx, e, false)
+			if err != nil {
+				return err
+			}
+			var out map[string]any
+			if err := s.dataJSON(ctx, host, http.MethodGet, "/registrations/"+url.PathEscape(reg)+"?api-version="+apiDPSService, nil, &out); err != nil {
+				return err
+			}
+			return render(e.stdout, *format, out, registrationColumns)
+		},
+	}
+	st.add(show, false)
+	show.Flags().StringVar(&reg, "registration-id", "", "the device's registration ID")
+
+	var dt dpsTarget
+	var dreg string
+	del := &cobra.Command{
+		Use:   "delete",
+		Short: "Delete a device's registration record, so that it provisions afresh",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dreg == "" {
+				return usagef("the flag --registration-id is required")
+			}
+			ctx := cmd.Context()
+			s, host, err := dt.resolve(ctx, e, false)
+			if err != nil {
+				return err
+			}
+			return s.dataJSON(ctx, host, http.MethodDelete, "/registrations/"+url.PathEscape(dreg)+"?api-version="+apiDPSService, nil, nil)
+		},
+	}
+	dt.add(del, false)
+	del.Flags().StringVar(&dreg, "registration-id", "", "the device's registration ID")
+	cmd.AddCommand(show, del)
+	return cmd
+}
+
+// groupRegistrationsCommand is `ferry dps enrollment-group registration
+// list`: the registration records of a group's devices.
+func groupRegistrationsCommand(e *env, format *string) *cobra.Command {
+	cmd := &cobra.Command{Use: "registration", Short: "List the registration records of an enrollment group's devices"}
+	var t dpsTarget
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the registration records of an enrollment group's devices",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, host, err := t.resolve(ctx, e, true)
+			if err != nil {
+				return err
+			}
+			all := []any{}
+			cont := ""
+			for {
+				hdr := http.Header{"X-Ms-Max-Item-Count": {"100"}}
+				if cont != "" {
+					hdr.Set("x-ms-continuation", cont)
+				}
+				var page []any
+				resp, err := s.dataPlane(ctx, host, http.MethodPost, "/registrations/"+url.PathEscape(t.id)+"/query?api-version="+apiDPSService, []byte("{}"), hdr, &page)
+				if err != nil {
+					return err
+				}
+				all = append(all, page...)
+				if cont = resp.Header.Get("x-ms-continuation"); cont == "" {
+					break
+				}
+			}
+			return render(e.stdout, *format, all, registrationColumns)
+		},
+	}
+	t.add(list, true)
+	cmd.AddCommand(list)
+	return cmd
 }

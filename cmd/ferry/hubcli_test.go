@@ -252,6 +252,13 @@ func testDeviceCLI(t *testing.T, ce *cliEnv) {
 		}
 	}
 
+	if out := ce.ok(t, nil, "dps", "enrollment-group", "registration", "list", "--dps-name", "dps-a", "--enrollment-id", "grp1"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("registrations before any device provisioned: %s", out)
+	}
+	if code, _, errs := ce.run(t, "dps", "registration", "show", "--dps-name", "dps-a", "--registration-id", "dev-1"); code != 1 || !strings.Contains(errs, "404202") {
+		t.Errorf("registration show of an unknown device: exit %d: %s", code, errs)
+	}
+
 	// Device identity, twin.
 	var dev map[string]any
 	ce.ok(t, &dev, "hub", "device-identity", "create", "-n", "hub-a", "-d", "sensor-1")
