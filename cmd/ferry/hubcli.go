@@ -349,7 +349,46 @@ func deviceIdentityCommand(e *env, format *string) *cobra.Command {
 	}
 	dt.add(del, true)
 
-	cmd.AddCommand(create, list, show, del, deviceConnectionStringCommand(e, format))
+	var ut hubTarget
+	var ustatus, reason string
+	update := &cobra.Command{
+		Use:   "update",
+		Short: "Enable or disable a device identity",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch ustatus {
+			case "enabled", "disabled":
+			default:
+				return usagef("--status must be enabled or disabled")
+			}
+			ctx := cmd.Context()
+			s, host, err := ut.resolve(ctx, e, true)
+			if err != nil {
+				return err
+			}
+			var d map[string]any
+			if err := s.dataJSON(ctx, host, http.MethodGet, ut.devicePath(""), nil, &d); err != nil {
+				return err
+			}
+			d["status"] = ustatus
+			d["statusReason"] = nilIfEmpty(reason)
+			body, err := json.Marshal(d)
+			if err != nil {
+				return err
+			}
+			hdr := http.Header{"If-Match": {`"` + str(d, "etag") + `"`}}
+			var out map[string]any
+			if _, err := s.dataPlane(ctx, host, http.MethodPut, ut.devicePath(""), body, hdr, &out); err != nil {
+				return err
+			}
+			return render(e.stdout, *format, out, deviceColumns)
+		},
+	}
+	ut.add(update, true)
+	update.Flags().StringVar(&ustatus, "status", "", "enabled or disabled")
+	update.Flags().StringVar(&reason, "status-reason", "", "why, for the record")
+
+	cmd.AddCommand(create, list, show, update, del, deviceConnectionStringCommand(e, format))
 	return cmd
 }
 

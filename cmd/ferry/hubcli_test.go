@@ -386,6 +386,12 @@ func testDeviceCLI(t *testing.T, ce *cliEnv) {
 		}
 	})
 
+	var upd map[string]any
+	ce.ok(t, &upd, "hub", "device-identity", "update", "-n", "hub-a", "-d", "sensor-1", "--status", "disabled", "--status-reason", "retired")
+	if str(upd, "status") != "disabled" || str(upd, "statusReason") != "retired" || str(upd, "authentication.symmetricKey.primaryKey") != key {
+		t.Errorf("device-identity update: %v", upd)
+	}
+
 	// Delete everything again.
 	ce.ok(t, nil, "hub", "device-identity", "delete", "-n", "hub-a", "-d", "sensor-1")
 	ce.ok(t, nil, "dps", "enrollment-group", "delete", "--dps-name", "dps-a", "--enrollment-id", "grp1")
