@@ -306,6 +306,10 @@ func render(w io.Writer, format string, v any, cols []column) error {
 	case "none":
 		return nil
 	case "table":
+		if x, ok := v.(string); ok {
+			_, err := fmt.Fprintln(w, x)
+			return err
+		}
 		rows, ok := v.([]any)
 		if !ok {
 			rows = []any{v}

@@ -192,7 +192,7 @@ func (t *dpsTarget) resolve(ctx context.Context, e *env, id bool) (*session, str
 
 // enrollmentFlags are what groups and individual enrollments share.
 type enrollmentFlags struct {
-	cert, cert2, pk, sk, status, hubs, allocation, reprovision, tags, desired string
+	cert, cert2, pk, sk, status, hubs, allocation, reprovision, tags, desired, symKey string
 	edge                                                                      bool
 }
 
@@ -202,6 +202,7 @@ func (f *enrollmentFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.cert2, "secondary-certificate-path", "", "a second PEM certificate")
 	fl.StringVar(&f.pk, "primary-key", "", "the primary symmetric key (base64); generated if empty")
 	fl.StringVar(&f.sk, "secondary-key", "", "the secondary symmetric key (base64); generated if empty")
+	fl.StringVar(&f.symKey, "symmetric-key", "auto", "shorthand: auto generates both keys, anything else is the primary key")
 	fl.StringVar(&f.status, "provisioning-status", "enabled", "enabled or disabled")
 	fl.StringVar(&f.hubs, "iot-hubs", "", "host names of linked hubs to allocate to, separated by spaces or commas")
 	fl.StringVar(&f.allocation, "allocation-policy", "", "hashed, geoLatency or static (default: the service's)")
@@ -275,6 +276,9 @@ func (f *enrollmentFlags) certs() (primary, secondary map[string]any, err error)
 }
 
 func symmetricKey(f *enrollmentFlags) map[string]any {
+	if f.pk == "" && f.symKey != "auto" {
+		f.pk = f.symKey
+	}
 	return map[string]any{"type": "symmetricKey", "symmetricKey": map[string]any{"primaryKey": nilIfEmpty(f.pk), "secondaryKey": nilIfEmpty(f.sk)}}
 }
 
