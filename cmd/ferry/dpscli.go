@@ -193,7 +193,7 @@ func (t *dpsTarget) resolve(ctx context.Context, e *env, id bool) (*session, str
 // enrollmentFlags are what groups and individual enrollments share.
 type enrollmentFlags struct {
 	cert, cert2, pk, sk, status, hubs, allocation, reprovision, tags, desired, symKey string
-	edge                                                                      bool
+	edge                                                                              bool
 }
 
 func (f *enrollmentFlags) add(cmd *cobra.Command) {
