@@ -259,6 +259,22 @@ func testDeviceCLI(t *testing.T, ce *cliEnv) {
 		t.Errorf("registration show of an unknown device: exit %d: %s", code, errs)
 	}
 
+	// A device provisions through the group with the key the CLI derived,
+	// and lands on the linked hub.
+	state := provisionDevice(t, ce.m, str(dps, "properties.idScope"), "dev-1", derived)
+	if state["assignedHub"] != "127.0.0.1" || state["deviceId"] != "dev-1" {
+		t.Errorf("registration state %v", state)
+	}
+	if out := ce.ok(t, nil, "dps", "enrollment-group", "registration", "list", "--dps-name", "dps-a", "--enrollment-id", "grp1", "-o", "table"); !strings.Contains(out, "dev-1") || !strings.Contains(out, "assigned") {
+		t.Errorf("group registrations:\n%s", out)
+	}
+	var reg map[string]any
+	ce.ok(t, &reg, "dps", "registration", "show", "--dps-name", "dps-a", "--registration-id", "dev-1")
+	if str(reg, "status") != "assigned" || str(reg, "assignedHub") != "127.0.0.1" {
+		t.Errorf("registration show: %v", reg)
+	}
+	ce.ok(t, nil, "dps", "registration", "delete", "--dps-name", "dps-a", "--registration-id", "dev-1")
+
 	// Device identity, twin.
 	var dev map[string]any
 	ce.ok(t, &dev, "hub", "device-identity", "create", "-n", "hub-a", "-d", "sensor-1")
@@ -438,4 +454,56 @@ func (ce *cliEnv) hubOwnerKey(t *testing.T) string {
 	}
 	t.Fatal("no iothubowner key")
 	return ""
+}
+
+// provisionDevice runs the DPS register flow over MQTT over TLS with a
+// symmetric key and returns the final registrationState.
+func provisionDevice(t *testing.T, m *Main, idScope, regID, key string) map[string]any {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AddCert(m.CA.CACert())
+	res := idScope + "/registrations/" + regID
+	pw, err := sas.Sign(res, key, "registration", time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := mqtt.NewClientOptions().AddBroker("ssl://" + strings.TrimPrefix(m.mqttLns[0], "mqtts://")).SetClientID(regID).
+		SetUsername(res + "/api-version=2019-03-31").SetPassword(pw).
+		SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}).SetProtocolVersion(4).
+		SetAutoReconnect(false).SetCleanSession(true)
+	c := mqtt.NewClient(opts)
+	if tk := c.Connect(); !tk.WaitTimeout(10*time.Second) || tk.Error() != nil {
+		t.Fatalf("DPS connect: %v", tk.Error())
+	}
+	defer c.Disconnect(100)
+	resp := make(chan mqtt.Message, 4)
+	if tk := c.Subscribe("$dps/registrations/res/#", 1, func(_ mqtt.Client, msg mqtt.Message) { resp <- msg }); !tk.WaitTimeout(10*time.Second) || tk.Error() != nil {
+		t.Fatalf("DPS subscribe: %v", tk.Error())
+	}
+	call := func(topic, body string) (string, map[string]any) {
+		t.Helper()
+		c.Publish(topic, 1, false, body).WaitTimeout(10 * time.Second)
+		select {
+		case msg := <-resp:
+			var v map[string]any
+			_ = json.Unmarshal(msg.Payload(), &v)
+			return msg.Topic(), v
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no answer to %s", topic)
+			return "", nil
+		}
+	}
+	_, v := call("$dps/registrations/PUT/iotdps-register/?$rid=1", `{"registrationId":"`+regID+`"}`)
+	for i := 2; v["status"] == "assigning" && i < 50; i++ {
+		op, _ := v["operationId"].(string)
+		_, v = call(fmt.Sprintf("$dps/registrations/GET/iotdps-get-operationstatus/?$rid=%d&operationId=%s", i, op), " ")
+		if v["status"] == "assigning" {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if v["status"] != "assigned" {
+		t.Fatalf("provisioning ended %v", v)
+	}
+	state, _ := v["registrationState"].(map[string]any)
+	return state
 }
