@@ -152,10 +152,10 @@ func fallback(mux *http.ServeMux, routes []string) http.Handler {
 
 // Operations returns the operation IDs the surface serves.
 func Operations() []string {
-	a := &api{}
+	hs := (&api{}).handlers()
 	var ids []string
 	for _, op := range rbac.Operations() {
-		if _, ok := a.handlers()[op.ID]; ok && isSphereOp(op) {
+		if _, ok := hs[op.ID]; ok && isSphereOp(op) {
 			ids = append(ids, op.ID)
 		}
 	}
