@@ -112,6 +112,11 @@ func (a *api) putDeviceGroup(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	g, err := a.svc.GetDeviceGroupByName(ctx, t.product.ID, name)
+	if err == nil || ferry.IsCode(err, ferry.ENOTFOUND) {
+		if cerr := arm.CheckPutConditions(r, err == nil); cerr != nil {
+			return cerr
+		}
+	}
 	status := http.StatusOK
 	switch {
 	case ferry.IsCode(err, ferry.ENOTFOUND):

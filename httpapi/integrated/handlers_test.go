@@ -379,3 +379,30 @@ func TestDeviceInsights(t *testing.T) {
 		}
 	})
 }
+
+func TestConditionalPut(t *testing.T) {
+	e := newEnv(t, storetest.OpenSQLite(t))
+	f := e.fixture()
+	tests := []struct {
+		name, path string
+		body       any
+		hdr        []string
+		status     int
+	}{
+		{"IfNoneMatchExisting", productPath("cat1", "Dishwasher"), map[string]any{}, []string{"If-None-Match", "*"}, 412},
+		{"IfNoneMatchNew", productPath("cat1", "Oven"), map[string]any{}, []string{"If-None-Match", "*"}, 201},
+		{"IfMatchMissing", groupPath("cat1", "Dishwasher", "Lab"), map[string]any{}, []string{"If-Match", `"abc"`}, 412},
+		{"IfMatchStale", catalogPath("cat1"), map[string]any{"location": "global"}, []string{"If-Match", `"abc"`}, 412},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := e.do(f.admin, "PUT", tt.path, tt.body, tt.hdr...); r.status != tt.status {
+				t.Errorf("PUT %s = %d %s, want %d", tt.path, r.status, r.raw, tt.status)
+			}
+		})
+	}
+	r := e.do(f.admin, "GET", catalogPath("cat1"), nil)
+	if r2 := e.do(f.admin, "PUT", catalogPath("cat1"), map[string]any{"location": "global"}, "If-Match", r.header.Get("ETag")); r2.status != 200 {
+		t.Errorf("PUT with current ETag = %d %s", r2.status, r2.raw)
+	}
+}
