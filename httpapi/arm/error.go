@@ -133,9 +133,13 @@ func Render(w http.ResponseWriter, r *http.Request, err error) {
 var _ httpapi.ErrorRenderer = Render
 
 // NotFound returns ARM's ResourceNotFound error for a resource ID.
-func NotFound(typ, name string) *Error {
+func NotFound(id ferry.ResourceID) *Error {
+	name := id.Provider
+	for i := range id.Types {
+		name += "/" + id.Types[i] + "/" + id.Names[i]
+	}
 	return Errorf(ferry.ENOTFOUND, CodeResourceNotFound,
-		"The Resource '%s/%s' under resource group was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix", typ, name)
+		"The Resource '%s' under resource group '%s' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix", name, id.ResourceGroup)
 }
 
 // InvalidName returns ARM's InvalidResourceName error.

@@ -1,0 +1,192 @@
+// Package integrated serves the Microsoft.AzureSphere 2024-04-01 ARM
+// surface: catalogs, certificates, images, products, device groups,
+// deployments and devices at their ARM paths, over the sphere service.
+// Every operation checks the api-version, authorizes the caller with the
+// action of rbac's operation table over the target resource (for lists,
+// their parent) and is audited; errors are ARM error JSON.
+//
+// The handler expects an authentication middleware in front of it (such
+// as identity.Service.RequireAuth) to have put the ferry.Caller in the
+// request context.
+package integrated
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ferry-iot/ferry"
+	"github.com/ferry-iot/ferry/audit"
+	"github.com/ferry-iot/ferry/httpapi"
+	"github.com/ferry-iot/ferry/httpapi/arm"
+	"github.com/ferry-iot/ferry/rbac"
+	"github.com/ferry-iot/ferry/sphere"
+)
+
+// APIVersion is the Microsoft.AzureSphere API version Ferry serves.
+const APIVersion = "2024-04-01"
+
+// APIVersions are the accepted api-version values. The preview has the
+// same models as the GA version.
+var APIVersions = []string{APIVersion, "2022-09-01-preview"}
+
+// Config configures the handler.
+type Config struct {
+	Sphere     *sphere.Service  // required
+	Authorizer ferry.Authorizer // required
+	Audit      audit.Recorder   // nil records nothing
+	Logger     *slog.Logger     // nil discards
+	Now        func() time.Time // nil is time.Now
+}
+
+// api holds the handlers.
+type api struct {
+	svc *sphere.Service
+	srv *arm.Server
+}
+
+// New returns the handler of every Microsoft.AzureSphere operation.
+func New(cfg Config) http.Handler {
+	mux := http.NewServeMux()
+	Register(mux, cfg)
+	return mux
+}
+
+// Register adds the Microsoft.AzureSphere operations to mux, for callers
+// that serve several providers from one mux.
+func Register(mux *http.ServeMux, cfg Config) {
+	srv := arm.NewServer(mux, arm.Config{
+		Provider: ferry.ProviderSphere, APIVersions: APIVersions,
+		Authorizer: cfg.Authorizer, Audit: cfg.Audit, Operations: cfg.Sphere.Store(),
+		Logger: cfg.Logger, Now: cfg.Now,
+	})
+	a := &api{svc: cfg.Sphere, srv: srv}
+	handlers := a.handlers()
+	for _, op := range rbac.Operations() {
+		if !isSphereOp(op) {
+			continue
+		}
+		h, ok := handlers[op.ID]
+		if !ok {
+			continue
+		}
+		srv.Handle(op.Method+" "+op.Path, arm.Op{ID: op.ID, Action: op.Action}, h)
+		// azcore follows the nextLink of a POST list action with GET.
+		if op.Method == http.MethodPost && pagedActions[op.ID] {
+			srv.Handle(http.MethodGet+" "+op.Path, arm.Op{ID: op.ID, Action: op.Action}, h)
+		}
+	}
+	// Listing the provider's operations needs only a signed-in caller.
+	srv.Handle("GET /providers/Microsoft.AzureSphere/operations", arm.Op{ID: "Operations_List"}, a.listOperations)
+	srv.HandleOperations()
+}
+
+// Operations returns the operation IDs the surface serves.
+func Operations() []string {
+	a := &api{}
+	var ids []string
+	for _, op := range rbac.Operations() {
+		if _, ok := a.handlers()[op.ID]; ok && isSphereOp(op) {
+			ids = append(ids, op.ID)
+		}
+	}
+	return ids
+}
+
+func isSphereOp(op rbac.Operation) bool {
+	return strings.HasPrefix(op.Action, ferry.ProviderSphere+"/") && op.Path != "" &&
+		strings.Contains(op.Path, "/providers/Microsoft.AzureSphere/catalogs")
+}
+
+// pagedActions are the POST list actions whose nextLink is a GET.
+var pagedActions = map[string]bool{
+	"Catalogs_ListDeployments": true, "Catalogs_ListDeviceGroups": true,
+	"Catalogs_ListDeviceInsights": true, "Catalogs_ListDevices": true,
+}
+
+func (a *api) handlers() map[string]httpapi.HandlerFunc {
+	return map[string]httpapi.HandlerFunc{
+		"Catalogs_ListBySubscription":                 a.listCatalogs,
+		"Catalogs_ListByResourceGroup":                a.listCatalogs,
+		"Catalogs_Get":                                a.getCatalog,
+		"Catalogs_CreateOrUpdate":                     a.putCatalog,
+		"Catalogs_Update":                             a.patchCatalog,
+		"Catalogs_Delete":                             a.deleteCatalog,
+		"Catalogs_CountDevices":                       a.countCatalogDevices,
+		"Catalogs_ListDeployments":                    a.listCatalogDeployments,
+		"Catalogs_ListDeviceGroups":                   a.listCatalogDeviceGroups,
+		"Catalogs_ListDeviceInsights":                 a.listDeviceInsights,
+		"Catalogs_ListDevices":                        a.listCatalogDevices,
+		"Catalogs_UploadImage":                        a.uploadImage,
+		"Certificates_ListByCatalog":                  a.listCertificates,
+		"Certificates_Get":                            a.getCertificate,
+		"Certificates_RetrieveCertChain":              a.certChain,
+		"Certificates_RetrieveProofOfPossessionNonce": a.proofOfPossession,
+		"Images_ListByCatalog":                        a.listImages,
+		"Images_Get":                                  a.getImage,
+		"Images_CreateOrUpdate":                       a.putImage,
+		"Images_Delete":                               a.deleteImage,
+		"Products_ListByCatalog":                      a.listProducts,
+		"Products_Get":                                a.getProduct,
+		"Products_CreateOrUpdate":                     a.putProduct,
+		"Products_Update":                             a.patchProduct,
+		"Products_Delete":                             a.deleteProduct,
+		"Products_CountDevices":                       a.countProductDevices,
+		"Products_GenerateDefaultDeviceGroups":        a.generateDefaultDeviceGroups,
+		"DeviceGroups_ListByProduct":                  a.listDeviceGroups,
+		"DeviceGroups_Get":                            a.getDeviceGroup,
+		"DeviceGroups_CreateOrUpdate":                 a.putDeviceGroup,
+		"DeviceGroups_Update":                         a.patchDeviceGroup,
+		"DeviceGroups_Delete":                         a.deleteDeviceGroup,
+		"DeviceGroups_ClaimDevices":                   a.claimDevices,
+		"DeviceGroups_CountDevices":                   a.countGroupDevices,
+		"Deployments_ListByDeviceGroup":               a.listDeployments,
+		"Deployments_Get":                             a.getDeployment,
+		"Deployments_CreateOrUpdate":                  a.putDeployment,
+		"Deployments_Delete":                          a.deleteDeployment,
+		"Devices_ListByDeviceGroup":                   a.listDevices,
+		"Devices_Get":                                 a.getDevice,
+		"Devices_CreateOrUpdate":                      a.putDevice,
+		"Devices_Update":                              a.patchDevice,
+		"Devices_Delete":                              a.deleteDevice,
+		"Devices_GenerateCapabilityImage":             a.generateCapabilityImage,
+	}
+}
+
+// operationInfo is one entry of Operations_List.
+type operationInfo struct {
+	Name         string `json:"name"`
+	IsDataAction bool   `json:"isDataAction"`
+	Display      struct {
+		Provider    string `json:"provider"`
+		Resource    string `json:"resource"`
+		Operation   string `json:"operation"`
+		Description string `json:"description"`
+	} `json:"display"`
+	Origin string `json:"origin"`
+}
+
+func (a *api) listOperations(w http.ResponseWriter, r *http.Request) error {
+	if ferry.CallerFromContext(r.Context()) == nil {
+		return a.srv.Authorize(r.Context(), "", "/")
+	}
+	seen := map[string]bool{}
+	var out []operationInfo
+	for _, op := range rbac.Operations() {
+		if !isSphereOp(op) || seen[op.Action] {
+			continue
+		}
+		seen[op.Action] = true
+		var o operationInfo
+		o.Name, o.Origin = op.Action, "user,system"
+		parts := strings.Split(strings.TrimPrefix(op.Action, ferry.ProviderSphere+"/"), "/")
+		o.Display.Provider = ferry.ProviderSphere
+		o.Display.Resource = strings.Join(parts[:len(parts)-1], "/")
+		o.Display.Operation = op.ID
+		o.Display.Description = fmt.Sprintf("%s (%s)", op.ID, parts[len(parts)-1])
+		out = append(out, o)
+	}
+	return httpapi.WriteJSON(w, http.StatusOK, arm.List[operationInfo]{Value: out})
+}
