@@ -55,6 +55,11 @@ func (a *api) putCatalog(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	c, err := a.svc.GetCatalogByName(ctx, id.SubscriptionID, id.ResourceGroup, id.Name())
+	if err == nil || ferry.IsCode(err, ferry.ENOTFOUND) {
+		if cerr := arm.CheckPutConditions(r, err == nil); cerr != nil {
+			return cerr
+		}
+	}
 	switch {
 	case ferry.IsCode(err, ferry.ENOTFOUND):
 		c = &ferry.Catalog{SubscriptionID: id.SubscriptionID, ResourceGroup: id.ResourceGroup, Name: id.Name(),

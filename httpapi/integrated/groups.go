@@ -1,6 +1,7 @@
 package integrated
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -112,6 +113,11 @@ func (a *api) putDeviceGroup(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	g, err := a.svc.GetDeviceGroupByName(ctx, t.product.ID, name)
+	if err == nil || ferry.IsCode(err, ferry.ENOTFOUND) {
+		if cerr := arm.CheckPutConditions(r, err == nil); cerr != nil {
+			return cerr
+		}
+	}
 	status := http.StatusOK
 	switch {
 	case ferry.IsCode(err, ferry.ENOTFOUND):
@@ -212,6 +218,9 @@ func (a *api) claimDevices(w http.ResponseWriter, r *http.Request) error {
 	cl := sphere.Claim{CatalogID: t.catalog.TenantID}
 	if t.group != nil {
 		cl.DeviceGroupID = t.group.ID
+	}
+	if err := a.authorizeMovesFrom(r.Context(), t.catalog, cl.DeviceGroupID, ids); err != nil {
+		return err
 	}
 	op, err := a.svc.ClaimDevices(r.Context(), cl, ids)
 	if err != nil {
@@ -409,6 +418,9 @@ func (a *api) putDevice(w http.ResponseWriter, r *http.Request) error {
 	if t.group != nil {
 		cl.DeviceGroupID = t.group.ID
 	}
+	if err := a.authorizeMovesFrom(r.Context(), t.catalog, cl.DeviceGroupID, []string{name}); err != nil {
+		return err
+	}
 	d, created, err := a.svc.ClaimDevice(r.Context(), cl, name)
 	if err != nil {
 		return err
@@ -440,6 +452,9 @@ func (a *api) patchDevice(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	gid, err := a.parseGroupRef(ctx, t.catalog, *body.Properties.DeviceGroupID)
 	if err != nil {
+		return err
+	}
+	if err := a.authorizeAt(ctx, t.catalog, gid, d.ID); err != nil {
 		return err
 	}
 	if d, err = a.svc.MoveDevice(ctx, d.ID, gid, arm.IfMatch(r)); err != nil {
@@ -500,4 +515,44 @@ func (a *api) generateCapabilityImage(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, map[string]string{"image": base64Std(img)})
+}
+
+// actionDeviceWrite is the action that moves a device.
+const actionDeviceWrite = "Microsoft.AzureSphere/catalogs/products/deviceGroups/devices/write"
+
+// authorizeAt checks that the caller may write the device at its place in
+// device group groupID ("" for the catalog level): moving a device needs
+// the right where it goes as well as where it is.
+func (a *api) authorizeAt(ctx context.Context, c *ferry.Catalog, groupID, deviceID string) error {
+	look := newLookups(a.svc)
+	g, err := look.group(ctx, groupID)
+	if err != nil {
+		return err
+	}
+	var p *ferry.Product
+	if g != nil {
+		if p, err = look.product(ctx, g.ProductID); err != nil {
+			return err
+		}
+	}
+	return a.srv.Authorize(ctx, actionDeviceWrite, sphere.DeviceResourceID(c, p, g, &ferry.Device{ID: strings.ToUpper(deviceID)}).String())
+}
+
+// authorizeMovesFrom checks, for claims that would move devices already
+// claimed to the catalog into group groupID, that the caller may write
+// each device where it is now.
+func (a *api) authorizeMovesFrom(ctx context.Context, c *ferry.Catalog, groupID string, ids []string) error {
+	page, err := a.svc.ListDevices(ctx, ferry.DeviceFilter{CatalogID: c.TenantID, IDs: ids, ListOptions: ferry.ListOptions{Limit: ferry.MaxPageSize}})
+	if err != nil {
+		return err
+	}
+	for _, d := range page.Items {
+		if d.DeviceGroupID == groupID {
+			continue
+		}
+		if err := a.authorizeAt(ctx, c, d.DeviceGroupID, d.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-iot/ferry"
 	"github.com/ferry-iot/ferry/audit"
@@ -329,4 +330,79 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	})
+}
+
+func TestRouting(t *testing.T) {
+	e := newEnv(t, storetest.OpenSQLite(t))
+	f := e.fixture()
+	lower := strings.NewReplacer("/resourceGroups/", "/resourcegroups/", "/providers/Microsoft.AzureSphere/", "/providers/microsoft.azuresphere/", "/deviceGroups/", "/devicegroups/")
+	tests := []struct {
+		name, method, path string
+		status             int
+		code               string
+	}{
+		{"CaseInsensitiveSegments", "GET", lower.Replace(groupPath("cat1", "Dishwasher", "Development")), 200, ""},
+		{"CaseInsensitiveAction", "POST", lower.Replace(catalogPath("cat1")) + "/COUNTDEVICES", 200, ""},
+		{"UnknownType", "GET", catalogPath("cat1") + "/widgets", 404, "InvalidResourceType"},
+		{"MethodNotAllowed", "PATCH", catalogPath("cat1") + "/images/" + f.imageID, 405, "MethodNotAllowed"},
+		{"OperationsList", "GET", "/providers/Microsoft.AzureSphere/operations", 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.do(f.admin, tt.method, tt.path, nil)
+			if r.status != tt.status || r.errorCode() != tt.code {
+				t.Errorf("%s %s = %d %s, want %d %s", tt.method, tt.path, r.status, r.raw, tt.status, tt.code)
+			}
+		})
+	}
+}
+
+func TestDeviceInsights(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		e := newEnv(t, s)
+		f := e.fixture()
+		c, err := e.svc.GetCatalogByName(t.Context(), sub, rg, "cat1")
+		must(t, err)
+		var in []*ferry.DeviceInsight
+		for i := range 3 {
+			in = append(in, &ferry.DeviceInsight{CatalogID: c.TenantID, DeviceID: deviceID('a'), Description: fmt.Sprintf("crash %d", i),
+				Start: time.Unix(1700000000, 0), End: time.Unix(1700000060, 0), EventCategory: "AppCrash", EventClass: "Class" + fmt.Sprint(i%2), EventType: "Type", EventCount: i + 1})
+		}
+		must(t, e.svc.AddDeviceInsights(t.Context(), in))
+		r := e.do(f.admin, "POST", catalogPath("cat1")+"/listDeviceInsights"+api+"&$filter=eventClass%20eq%20'Class0'", nil)
+		if r.status != 200 || len(r.body["value"].([]any)) != 2 {
+			t.Fatalf("insights = %d %s", r.status, r.raw)
+		}
+		v := r.body["value"].([]any)[0].(map[string]any)
+		if v["deviceId"] != deviceID('A') || v["eventCategory"] != "AppCrash" || v["startTimestampUtc"] != "2023-11-14T22:13:20Z" {
+			t.Errorf("insight = %v", v)
+		}
+	})
+}
+
+func TestConditionalPut(t *testing.T) {
+	e := newEnv(t, storetest.OpenSQLite(t))
+	f := e.fixture()
+	tests := []struct {
+		name, path string
+		body       any
+		hdr        []string
+		status     int
+	}{
+		{"IfNoneMatchExisting", productPath("cat1", "Dishwasher"), map[string]any{}, []string{"If-None-Match", "*"}, 412},
+		{"IfNoneMatchNew", productPath("cat1", "Oven"), map[string]any{}, []string{"If-None-Match", "*"}, 201},
+		{"IfMatchMissing", groupPath("cat1", "Dishwasher", "Lab"), map[string]any{}, []string{"If-Match", `"abc"`}, 412},
+		{"IfMatchStale", catalogPath("cat1"), map[string]any{"location": "global"}, []string{"If-Match", `"abc"`}, 412},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := e.do(f.admin, "PUT", tt.path, tt.body, tt.hdr...); r.status != tt.status {
+				t.Errorf("PUT %s = %d %s, want %d", tt.path, r.status, r.raw, tt.status)
+			}
+		})
+	}
+	r := e.do(f.admin, "GET", catalogPath("cat1"), nil)
+	if r2 := e.do(f.admin, "PUT", catalogPath("cat1"), map[string]any{"location": "global"}, "If-Match", r.header.Get("ETag")); r2.status != 200 {
+		t.Errorf("PUT with current ETag = %d %s", r2.status, r2.raw)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -47,16 +48,21 @@ type api struct {
 	srv *arm.Server
 }
 
-// New returns the handler of every Microsoft.AzureSphere operation.
+// New returns the handler of every Microsoft.AzureSphere operation. ARM
+// paths are case-insensitive: a request whose path matches a route but for
+// the case of its fixed segments is served by that route; others get ARM
+// error JSON (404, or 405 for a known path with another method).
 func New(cfg Config) http.Handler {
 	mux := http.NewServeMux()
-	Register(mux, cfg)
+	routes := Register(mux, cfg)
+	mux.Handle("/", fallback(mux, routes))
 	return mux
 }
 
 // Register adds the Microsoft.AzureSphere operations to mux, for callers
-// that serve several providers from one mux.
-func Register(mux *http.ServeMux, cfg Config) {
+// that serve several providers from one mux, and returns the registered
+// patterns.
+func Register(mux *http.ServeMux, cfg Config) []string {
 	srv := arm.NewServer(mux, arm.Config{
 		Provider: ferry.ProviderSphere, APIVersions: APIVersions,
 		Authorizer: cfg.Authorizer, Audit: cfg.Audit, Operations: cfg.Sphere.Store(),
@@ -64,6 +70,7 @@ func Register(mux *http.ServeMux, cfg Config) {
 	})
 	a := &api{svc: cfg.Sphere, srv: srv}
 	handlers := a.handlers()
+	var routes []string
 	for _, op := range rbac.Operations() {
 		if !isSphereOp(op) {
 			continue
@@ -73,22 +80,82 @@ func Register(mux *http.ServeMux, cfg Config) {
 			continue
 		}
 		srv.Handle(op.Method+" "+op.Path, arm.Op{ID: op.ID, Action: op.Action}, h)
+		routes = append(routes, op.Method+" "+op.Path)
 		// azcore follows the nextLink of a POST list action with GET.
 		if op.Method == http.MethodPost && pagedActions[op.ID] {
 			srv.Handle(http.MethodGet+" "+op.Path, arm.Op{ID: op.ID, Action: op.Action}, h)
+			routes = append(routes, http.MethodGet+" "+op.Path)
 		}
 	}
 	// Listing the provider's operations needs only a signed-in caller.
 	srv.Handle("GET /providers/Microsoft.AzureSphere/operations", arm.Op{ID: "Operations_List"}, a.listOperations)
 	srv.HandleOperations()
+	return append(routes, "GET /providers/Microsoft.AzureSphere/operations")
+}
+
+// fallback serves requests no route matched: it retries a path whose fixed
+// segments differ from a route's only in case, and otherwise answers ARM
+// error JSON.
+func fallback(mux *http.ServeMux, routes []string) http.Handler {
+	type route struct {
+		method string
+		segs   []string
+	}
+	rs := make([]route, 0, len(routes))
+	for _, p := range routes {
+		m, path, _ := strings.Cut(p, " ")
+		rs = append(rs, route{m, strings.Split(strings.Trim(path, "/"), "/")})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		segs := strings.Split(strings.Trim(r.URL.EscapedPath(), "/"), "/")
+		pathMatched := false
+		for _, rt := range rs {
+			if len(rt.segs) != len(segs) {
+				continue
+			}
+			canon, ok := make([]string, len(segs)), true
+			for i, s := range rt.segs {
+				switch {
+				case strings.HasPrefix(s, "{"):
+					canon[i] = segs[i]
+				case strings.EqualFold(s, segs[i]):
+					canon[i] = s
+				default:
+					ok = false
+				}
+				if !ok {
+					break
+				}
+			}
+			if !ok {
+				continue
+			}
+			pathMatched = true
+			if rt.method != r.Method {
+				continue
+			}
+			if p := "/" + strings.Join(canon, "/"); p != r.URL.EscapedPath() {
+				r2 := r.Clone(r.Context())
+				r2.URL.RawPath = p
+				r2.URL.Path, _ = url.PathUnescape(p)
+				mux.ServeHTTP(w, r2)
+				return
+			}
+		}
+		if pathMatched {
+			arm.Render(w, r, arm.Errorf(ferry.EINVALID, "MethodNotAllowed", "The method '%s' is not allowed on '%s'.", r.Method, r.URL.Path).WithStatus(http.StatusMethodNotAllowed))
+			return
+		}
+		arm.Render(w, r, arm.Errorf(ferry.ENOTFOUND, "InvalidResourceType", "The resource type of '%s' could not be found in the namespace '%s' for api version '%s'.", r.URL.Path, ferry.ProviderSphere, r.URL.Query().Get("api-version")))
+	})
 }
 
 // Operations returns the operation IDs the surface serves.
 func Operations() []string {
-	a := &api{}
+	hs := (&api{}).handlers()
 	var ids []string
 	for _, op := range rbac.Operations() {
-		if _, ok := a.handlers()[op.ID]; ok && isSphereOp(op) {
+		if _, ok := hs[op.ID]; ok && isSphereOp(op) {
 			ids = append(ids, op.ID)
 		}
 	}

@@ -185,3 +185,76 @@ func TestProductionGroup(t *testing.T) {
 		}
 	})
 }
+
+// TestMigrationGuideCase is the case from the migration guide: a user who
+// can view the Production device group and create deployments in it, but
+// can neither move devices in or out of it nor see other device groups.
+// A custom role at the Production group grants exactly that.
+func TestMigrationGuideCase(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		e := newEnv(t, s)
+		f := e.fixture()
+		ctx := t.Context()
+		devel := groupPath("cat1", "Dishwasher", "Development")
+		prod := groupPath("cat1", "Dishwasher", "Production")
+		// One device in Production, to try to move out.
+		if r := e.do(f.admin, "POST", prod+"/claimDevices", map[string]any{"deviceIdentifiers": []string{deviceID('p')}}); r.status != 202 {
+			t.Fatalf("claim = %d %s", r.status, r.raw)
+		}
+		role := &ferry.RoleDefinition{ID: ferry.NewUUID(), Name: "Production Deployer", Type: ferry.RoleCustom, AssignableScopes: []string{"/"},
+			Permissions: []ferry.Permission{{Actions: []string{
+				"Microsoft.AzureSphere/catalogs/products/deviceGroups/read",
+				"Microsoft.AzureSphere/catalogs/products/deviceGroups/deployments/*",
+				"Microsoft.AzureSphere/catalogs/products/deviceGroups/devices/read",
+				"Microsoft.AzureSphere/catalogs/products/deviceGroups/countDevices/action",
+			}}}}
+		must(t, e.authz.Store().PutRoleDefinition(ctx, role))
+		u := e.user("deployer", role.ID, scopeOf(prod))
+		// A second user may write devices in Development but only read
+		// Production: it cannot move devices into or out of Production.
+		v := e.user("developer", ferry.RoleAzureSphereContributor, scopeOf(devel))
+		e.assign(v.ID, ferry.RoleAzureSphereReader, scopeOf(prod))
+		must(t, e.authz.Reload(ctx))
+		deploy := map[string]any{"properties": map[string]any{"deployedImages": []any{map[string]any{"properties": map[string]any{"imageId": f.imageID}}}}}
+		move := func(to string) map[string]any {
+			return map[string]any{"properties": map[string]any{"deviceGroupId": scopeOf(to)}}
+		}
+		tests := []struct {
+			name   string
+			who    *ferry.Principal
+			method string
+			path   string
+			body   any
+			status int
+		}{
+			{"ViewProduction", u, "GET", prod, nil, 200},
+			{"ListProductionDevices", u, "GET", prod + "/devices", nil, 200},
+			{"CountProductionDevices", u, "POST", prod + "/countDevices", nil, 200},
+			{"DeployToProduction", u, "PUT", prod + "/deployments/.default", deploy, 201},
+			{"ReadProductionDeployments", u, "GET", prod + "/deployments", nil, 200},
+			{"MoveOutOfProduction", u, "PATCH", prod + "/devices/" + deviceID('p'), move(devel), 403},
+			{"MoveIntoProduction", u, "PATCH", devel + "/devices/" + deviceID('a'), move(prod), 403},
+			{"ClaimIntoProduction", u, "POST", prod + "/claimDevices", map[string]any{"deviceIdentifiers": []string{deviceID('a')}}, 403},
+			{"ViewDevelopment", u, "GET", devel, nil, 403},
+			{"ListGroupsOfProduct", u, "GET", productPath("cat1", "Dishwasher") + "/deviceGroups", nil, 403},
+			{"ListGroupsOfCatalog", u, "POST", catalogPath("cat1") + "/listDeviceGroups", map[string]any{}, 403},
+			{"DeployToDevelopment", u, "PUT", devel + "/deployments/.default", deploy, 403},
+			// The destination and the source both need the right.
+			{"DeveloperMovesIntoProduction", v, "PATCH", devel + "/devices/" + deviceID('a'), move(prod), 403},
+			{"DeveloperClaimsOutOfProduction", v, "PUT", devel + "/devices/" + deviceID('p'), map[string]any{}, 403},
+			{"DeveloperBulkClaimsOutOfProduction", v, "POST", devel + "/claimDevices", map[string]any{"deviceIdentifiers": []string{deviceID('p')}}, 403},
+			{"DeveloperMovesWithinDevelopment", v, "PATCH", devel + "/devices/" + deviceID('a'), move(devel), 200},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if r := e.do(tt.who, tt.method, tt.path, tt.body); r.status != tt.status {
+					t.Errorf("%s %s = %d %s, want %d", tt.method, tt.path, r.status, r.raw, tt.status)
+				}
+			})
+		}
+		// Nothing moved.
+		if r := e.do(f.admin, "GET", prod+"/devices/"+deviceID('p'), nil); r.status != 200 {
+			t.Errorf("device left Production: %d", r.status)
+		}
+	})
+}

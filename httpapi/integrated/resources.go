@@ -253,6 +253,11 @@ func (a *api) putProduct(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	p, err := a.svc.GetProductByName(ctx, c.TenantID, name)
+	if err == nil || ferry.IsCode(err, ferry.ENOTFOUND) {
+		if cerr := arm.CheckPutConditions(r, err == nil); cerr != nil {
+			return cerr
+		}
+	}
 	switch {
 	case ferry.IsCode(err, ferry.ENOTFOUND):
 		p = &ferry.Product{CatalogID: c.TenantID, Name: name, Description: desc}
