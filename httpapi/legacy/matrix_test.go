@@ -9,6 +9,7 @@ import (
 	"github.com/ferry-iot/ferry"
 	"github.com/ferry-iot/ferry/audit"
 	"github.com/ferry-iot/ferry/httpapi/legacy"
+	"github.com/ferry-iot/ferry/rbac"
 	"github.com/ferry-iot/ferry/store/storetest"
 )
 
@@ -242,4 +243,17 @@ func TestRoleMatrix(t *testing.T) {
 			t.Errorf("audit record = %+v", d)
 		}
 	})
+}
+
+// TestEveryLegacyRequestServed checks that each legacy request of rbac's
+// operation table has a handler, under that operation's ID.
+func TestEveryLegacyRequestServed(t *testing.T) {
+	served := legacy.Endpoints()
+	for _, op := range rbac.Operations() {
+		for _, req := range op.Legacy {
+			if got, ok := served[req]; !ok || got != op.ID {
+				t.Errorf("%s (%s) is served as %q, %v", req, op.ID, got, ok)
+			}
+		}
+	}
 }
