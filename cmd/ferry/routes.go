@@ -12,6 +12,8 @@ import (
 	"github.com/ferry-iot/ferry/httpapi/armdevices"
 	"github.com/ferry-iot/ferry/httpapi/armresources"
 	"github.com/ferry-iot/ferry/httpapi/integrated"
+	"github.com/ferry-iot/ferry/httpapi/legacy"
+	"github.com/ferry-iot/ferry/rbac"
 	"github.com/ferry-iot/ferry/sphere"
 )
 
@@ -35,6 +37,8 @@ func (m *Main) routes(ctx context.Context, mux *http.ServeMux) (http.Handler, er
 		TenantID: tenant, HubChanged: dp.hubs.HubChanged, ServiceChanged: dp.prov.ServiceChanged}))
 	sphereSvc := sphere.New(sphere.Config{Store: m.Store, Logger: m.logger})
 	sphereAPI := m.withCaller(integrated.New(integrated.Config{Sphere: sphereSvc, Authorizer: m.Authorizer, Audit: rec, Logger: m.logger}))
+	legacyAPI := m.withCaller(legacy.New(legacy.Config{Sphere: sphereSvc, Store: m.Store, Authorizer: rbac.NewLegacy(m.Store),
+		Audit: rec, Logger: m.logger}))
 	hubAPI := m.hubServiceAPI()
 
 	mux.Handle("/$iothub/websocket", dp.gw.WebSocketHandler())
@@ -50,6 +54,8 @@ func (m *Main) routes(ctx context.Context, mux *http.ServeMux) (http.Handler, er
 			devices.ServeHTTP(w, r)
 		case armresources.Match(p):
 			resources.ServeHTTP(w, r)
+		case strings.HasPrefix(p, "/v2/"):
+			legacyAPI.ServeHTTP(w, r)
 		case isHubServicePath(p):
 			hubAPI.ServeHTTP(w, r)
 		default:
