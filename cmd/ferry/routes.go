@@ -12,6 +12,10 @@ import (
 	"github.com/ferry-iot/ferry/httpapi/armdevices"
 	"github.com/ferry-iot/ferry/httpapi/armresources"
 	"github.com/ferry-iot/ferry/httpapi/events"
+	"github.com/ferry-iot/ferry/httpapi/integrated"
+	"github.com/ferry-iot/ferry/httpapi/legacy"
+	"github.com/ferry-iot/ferry/rbac"
+	"github.com/ferry-iot/ferry/sphere"
 )
 
 // routes returns the handler both HTTP listeners serve. ARM paths carry
@@ -32,6 +36,10 @@ func (m *Main) routes(ctx context.Context, mux *http.ServeMux) (http.Handler, er
 		Hubs: dp.hubs, Provisioning: dp.prov}))
 	resources := m.withCaller(armresources.New(armresources.Config{Store: m.Store, Authorizer: m.Authorizer, Audit: rec, Logger: m.logger,
 		TenantID: tenant, HubChanged: dp.hubs.HubChanged, ServiceChanged: dp.prov.ServiceChanged}))
+	sphereSvc := sphere.New(sphere.Config{Store: m.Store, Logger: m.logger})
+	sphereAPI := m.withCaller(integrated.New(integrated.Config{Sphere: sphereSvc, Authorizer: m.Authorizer, Audit: rec, Logger: m.logger}))
+	legacyAPI := m.withCaller(legacy.New(legacy.Config{Sphere: sphereSvc, Store: m.Store, Authorizer: rbac.NewLegacy(m.Store),
+		Audit: rec, Logger: m.logger}))
 	hubAPI := m.hubServiceAPI()
 
 	mux.Handle("/$iothub/websocket", dp.gw.WebSocketHandler())
@@ -42,10 +50,14 @@ func (m *Main) routes(ctx context.Context, mux *http.ServeMux) (http.Handler, er
 		switch {
 		case armauthz.Match(p):
 			authz.ServeHTTP(w, r)
+		case isSpherePath(p):
+			sphereAPI.ServeHTTP(w, r)
 		case armdevices.Match(p):
 			devices.ServeHTTP(w, r)
 		case armresources.Match(p):
 			resources.ServeHTTP(w, r)
+		case strings.HasPrefix(p, "/v2/"):
+			legacyAPI.ServeHTTP(w, r)
 		case isHubServicePath(p):
 			hubAPI.ServeHTTP(w, r)
 		default:
@@ -64,6 +76,13 @@ func (m *Main) withCaller(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// isSpherePath reports whether p belongs to the Microsoft.AzureSphere
+// provider (ARM matches provider names case-insensitively).
+func isSpherePath(p string) bool {
+	return strings.Contains(strings.ToLower(p), "/providers/microsoft.azuresphere/") ||
+		strings.HasSuffix(strings.ToLower(p), "/providers/microsoft.azuresphere")
 }
 
 // hubServicePrefixes are the first path segments of the IoT Hub and DPS
