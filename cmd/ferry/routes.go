@@ -43,7 +43,11 @@ func (m *Main) routes(ctx context.Context, mux *http.ServeMux) (http.Handler, er
 	hubAPI := m.hubServiceAPI()
 
 	mux.Handle("/$iothub/websocket", dp.gw.WebSocketHandler())
-	mux.Handle(events.Pattern, m.withCaller(events.New(events.Config{Hubs: m.Store, Bus: m.Bus, Authorizer: m.Authorizer, Logger: m.logger})))
+	ev := events.New(events.Config{Hubs: m.Store, Bus: m.Bus, Authorizer: m.Authorizer, Logger: m.logger})
+	mux.Handle(events.Pattern, m.withCaller(ev))
+	// Event streams never end on their own: end them before the HTTP
+	// servers wait for in-flight requests.
+	m.beforeShutdown = append(m.beforeShutdown, ev.Shutdown)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
