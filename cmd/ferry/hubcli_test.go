@@ -99,21 +99,26 @@ func (ce *cliEnv) client(t *testing.T) *client.Client {
 	return c
 }
 
-// createResourceGroup makes the resource group the hub and DPS live in;
-// the CLI has no group commands, as az iot has none.
+// createResourceGroup makes the resource group the hub and DPS live in,
+// with `ferry group`, and checks that group show and list see it.
 func (ce *cliEnv) createResourceGroup(t *testing.T, name string) {
 	t.Helper()
-	c := ce.client(t)
-	ctx := context.Background()
-	var subs struct {
-		Value []struct{ SubscriptionID string } `json:"value"`
+	var g map[string]any
+	ce.ok(t, &g, "group", "create", "-n", name)
+	if g["name"] != name {
+		t.Fatalf("group create: %v", g)
 	}
-	if _, err := c.Do(ctx, http.MethodGet, "/subscriptions?api-version=2022-12-01", nil, &subs); err != nil || len(subs.Value) == 0 {
-		t.Fatalf("subscriptions: %v %v", subs, err)
+	ce.ok(t, &g, "group", "show", "-n", name)
+	var all []map[string]any
+	ce.ok(t, &all, "group", "list")
+	if len(all) == 0 {
+		t.Fatal("group list is empty")
 	}
-	if _, err := c.Do(ctx, http.MethodPut, "/subscriptions/"+subs.Value[0].SubscriptionID+"/resourceGroups/"+name+"?api-version=2021-04-01",
-		map[string]any{"location": "global"}, nil); err != nil {
-		t.Fatal(err)
+	if code, _, _ := ce.run(t, "group", "show"); code != 2 {
+		t.Errorf("group show without --name: exit %d, want 2", code)
+	}
+	if code, _, errs := ce.run(t, "group", "show", "-n", "nope"); code != 1 || !strings.Contains(errs, "ResourceGroupNotFound") {
+		t.Errorf("group show of a missing group: exit %d: %s", code, errs)
 	}
 }
 
