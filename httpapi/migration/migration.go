@@ -86,9 +86,16 @@ func Match(p string) bool {
 // New returns the handler.
 func New(cfg Config) http.Handler {
 	mux := http.NewServeMux()
+	rec := cfg.Audit
+	if rec == nil {
+		rec = audit.Discard
+	}
+	// Denied calls stop before the handler resolves the catalog: fill it in
+	// from the resource ID so that the catalog's audit query shows them.
+	rec = audit.WithCatalog(rec, cfg.Store)
 	srv := arm.NewServer(mux, arm.Config{
 		Provider: ferry.ProviderFerry, APIVersions: []string{APIVersion},
-		Authorizer: cfg.Authorizer, Audit: cfg.Audit, Operations: cfg.Store,
+		Authorizer: cfg.Authorizer, Audit: rec, Operations: cfg.Store,
 		Logger: cfg.Logger, Now: cfg.Now,
 	})
 	a := &api{ig: cfg.Integrate, store: cfg.Store, srv: srv}
