@@ -42,6 +42,7 @@ const (
 	OpLegacySidestep     = "Catalogs_LegacySidestep"
 	OpRemoveLegacyRoles  = "Catalogs_RemoveLegacyRoles"
 	OpAuditLogs          = "AuditLogs_ListByCatalog"
+	OpAuditLogsAll       = "AuditLogs_List"
 
 	ActionLegacyUsage    = "Ferry.Migration/catalogs/legacyUsage/read"
 	ActionLegacySidestep = "Ferry.Migration/catalogs/legacySidestep/read"
@@ -80,7 +81,43 @@ func Match(p string) bool {
 	if strings.Contains(l, "/providers/microsoft.azuresphere/catalogs/") && strings.Contains(l, "/providers/ferry.migration/") {
 		return true
 	}
-	return strings.HasSuffix(l, "/providers/ferry.migration/integrate") || strings.HasSuffix(l, "/providers/ferry.migration/proposeintegration")
+	return strings.HasSuffix(l, "/providers/ferry.migration/integrate") || strings.HasSuffix(l, "/providers/ferry.migration/proposeintegration") ||
+		l == "/providers/ferry.migration/auditlogs"
+}
+
+// fixedSegments are the fixed path segments of the routes, by lower case.
+// ARM matches them case-insensitively; the names between them (resource
+// group, catalog) are case-insensitive in Ferry's store too, so every
+// segment that spells one of these is rewritten to its canonical case.
+var fixedSegments = map[string]string{}
+
+func init() {
+	for _, s := range []string{"subscriptions", "resourceGroups", "providers", ferry.ProviderSphere, "catalogs", ferry.ProviderFerry,
+		"integrate", "proposeIntegration", "pauseLegacyAccess", "enableLegacyAccess", "blockLegacyAccess",
+		"removeLegacyRoles", "legacyUsage", "legacySidestep", "auditLogs"} {
+		fixedSegments[strings.ToLower(s)] = s
+	}
+}
+
+// canonical serves r with the fixed segments of its path in their
+// canonical case.
+func canonical(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		segs := strings.Split(r.URL.EscapedPath(), "/")
+		changed := false
+		for i, s := range segs {
+			if c, ok := fixedSegments[strings.ToLower(s)]; ok && c != s {
+				segs[i], changed = c, true
+			}
+		}
+		if changed {
+			p := strings.Join(segs, "/")
+			r = r.Clone(r.Context())
+			r.URL.RawPath = p
+			r.URL.Path, _ = url.PathUnescape(p)
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // New returns the handler.
@@ -119,10 +156,11 @@ func New(cfg Config) http.Handler {
 	srv.Handle("GET "+pFerryC+"/legacyUsage", arm.Op{ID: OpLegacyUsage, Action: ActionLegacyUsage, Scope: catScope}, a.usage)
 	srv.Handle("GET "+pFerryC+"/legacySidestep", arm.Op{ID: OpLegacySidestep, Action: ActionLegacySidestep, Scope: catScope}, a.sidestep)
 	srv.Handle("GET "+pFerryC+"/auditLogs", arm.Op{ID: OpAuditLogs, Action: ActionAuditLogs, Scope: catScope}, a.auditLogs)
+	srv.Handle("GET /providers/Ferry.Migration/auditLogs", arm.Op{ID: OpAuditLogsAll, Action: ActionAuditLogs, Scope: func(*http.Request) string { return "/" }}, a.auditLogs)
 	mux.Handle("/", srv.Wrap(arm.Op{ID: "NotFound"}, func(w http.ResponseWriter, r *http.Request) error {
 		return arm.Errorf(ferry.ENOTFOUND, arm.CodeResourceNotFound, "No Ferry.Migration operation matches %s %s.", r.Method, r.URL.Path)
 	}))
-	return mux
+	return canonical(mux)
 }
 
 // catalogID returns the ARM ID the request path gives the catalog.
@@ -449,20 +487,26 @@ func (a *api) sidestep(w http.ResponseWriter, r *http.Request) error {
 // MaxAuditPage bounds $top of the audit query.
 const MaxAuditPage = 1000
 
-// auditLogs answers the catalog's audit log in the ASCAuditLogs shape,
-// newest first, filtered by time range, principal, operation and result.
+// auditLogs answers the audit log in the ASCAuditLogs shape, newest
+// first, filtered by time range, principal, operation, result and surface:
+// a catalog's (under a catalog), or the whole deployment's (at the root
+// scope, where the catalogId parameter selects one catalog by tenant ID).
 func (a *api) auditLogs(w http.ResponseWriter, r *http.Request) error {
-	c, err := a.catalog(r)
-	if err != nil {
-		return err
-	}
 	q := r.URL.Query()
+	catalogID := strings.ToLower(q.Get("catalogId"))
+	if r.PathValue("catalogName") != "" {
+		c, err := a.catalog(r)
+		if err != nil {
+			return err
+		}
+		catalogID = c.TenantID
+	}
 	from, to, err := timeRange(q)
 	if err != nil {
 		return err
 	}
 	query := audit.Query{Since: from, Until: to, PrincipalID: q.Get("principalId"), Operation: q.Get("operation"),
-		CatalogID: c.TenantID}
+		CatalogID: catalogID}
 	if v := q.Get("result"); v != "" {
 		if query.Result, err = arm.Enum("result", v, ferry.ResultSuccess, ferry.ResultFailure); err != nil {
 			return err

@@ -279,7 +279,9 @@ func TestShutdownAndUsage(t *testing.T) {
 			}
 		})
 		t.Run("Pause", func(t *testing.T) {
-			e.ok(t, access(ps.admin, "pause"), 200, nil)
+			// ARM paths are case-insensitive.
+			path := strings.ToLower(scope + "/providers/Ferry.Migration/pauseLegacyAccess")
+			e.ok(t, e.do(ps.admin, "portal", "POST", path+api, nil), 200, nil)
 			r := e.do(ps.contrib, "nightly-build/1.4", "GET", products, nil)
 			if r.status != 403 || r.legacyCode() != 1 {
 				t.Errorf("legacy call while paused = %d %s, want 403 with Code 1", r.status, r.raw)
@@ -361,6 +363,16 @@ func TestShutdownAndUsage(t *testing.T) {
 			// An Azure Sphere Reader of the catalog has no audit rights.
 			if r := e.do(ps.reader, "az", "GET", scope+"/providers/Ferry.Migration/auditLogs"+api, nil); r.status != 403 {
 				t.Errorf("audit query as Azure Sphere Reader = %d %s, want 403", r.status, r.raw)
+			}
+			// The deployment-wide query needs a role at the root scope.
+			q = url.Values{"api-version": {migration.APIVersion}, "operation": {"Catalogs_PauseLegacyAccess"}, "catalogId": {c.TenantID}}
+			if r := e.do(ps.admin, "portal", "GET", "/providers/Ferry.Migration/auditLogs?"+q.Encode(), nil); r.status != 403 {
+				t.Errorf("root audit query as subscription Owner = %d %s, want 403", r.status, r.raw)
+			}
+			e.assign(ps.admin, ferry.RoleReader, "/")
+			e.ok(t, e.do(ps.admin, "portal", "GET", "/providers/ferry.migration/AUDITLOGS?"+q.Encode(), nil), 200, &out)
+			if len(out.Value) != 2 {
+				t.Errorf("root audit query = %d records, want 2", len(out.Value))
 			}
 			r := e.do(ps.admin, "portal", "GET", scope+"/providers/Ferry.Migration/auditLogs"+api+"&result=Maybe", nil)
 			if r.status != 400 {
