@@ -14,6 +14,8 @@ import (
 	"github.com/ferry-iot/ferry/httpapi/events"
 	"github.com/ferry-iot/ferry/httpapi/integrated"
 	"github.com/ferry-iot/ferry/httpapi/legacy"
+	"github.com/ferry-iot/ferry/httpapi/migration"
+	"github.com/ferry-iot/ferry/integrate"
 	"github.com/ferry-iot/ferry/rbac"
 	"github.com/ferry-iot/ferry/sphere"
 )
@@ -40,6 +42,8 @@ func (m *Main) routes(ctx context.Context, mux *http.ServeMux) (http.Handler, er
 	sphereAPI := m.withCaller(integrated.New(integrated.Config{Sphere: sphereSvc, Authorizer: m.Authorizer, Audit: rec, Logger: m.logger}))
 	legacyAPI := m.withCaller(legacy.New(legacy.Config{Sphere: sphereSvc, Store: m.Store, Authorizer: rbac.NewLegacy(m.Store),
 		Audit: rec, Logger: m.logger}))
+	migrationAPI := m.withCaller(migration.New(migration.Config{Store: m.Store, Authorizer: m.Authorizer, Audit: rec, Logger: m.logger,
+		Integrate: integrate.New(integrate.Config{Store: m.Store, Sphere: sphereSvc, Authorizer: m.Authorizer, Logger: m.logger})}))
 	hubAPI := m.hubServiceAPI()
 
 	mux.Handle("/$iothub/websocket", dp.gw.WebSocketHandler())
@@ -54,6 +58,8 @@ func (m *Main) routes(ctx context.Context, mux *http.ServeMux) (http.Handler, er
 		switch {
 		case armauthz.Match(p):
 			authz.ServeHTTP(w, r)
+		case migration.Match(p): // before the Sphere paths: some sit under a catalog
+			migrationAPI.ServeHTTP(w, r)
 		case isSpherePath(p):
 			sphereAPI.ServeHTTP(w, r)
 		case armdevices.Match(p):
