@@ -29,8 +29,11 @@ func (m *Main) routes(ctx context.Context, mux *http.ServeMux) (http.Handler, er
 	if err != nil {
 		return nil, fmt.Errorf("read tenant ID: %w", err)
 	}
-	rec := audit.NewStoreRecorder(m.Store)
-	rec.Logger = m.logger
+	store := audit.NewStoreRecorder(m.Store)
+	store.Logger = m.logger
+	// Calls refused before their handler ran name their catalog only by
+	// ARM ID; fill it in so the catalog's audit query sees them too.
+	rec := audit.WithCatalog(store, m.Store)
 	dp := m.devices
 
 	authz := m.withCaller(armauthz.New(armauthz.Config{Store: m.Store, Authorizer: m.Authorizer, Audit: rec, Logger: m.logger}))
