@@ -11,6 +11,7 @@ import (
 	"github.com/ferry-iot/ferry/httpapi/armauthz"
 	"github.com/ferry-iot/ferry/httpapi/armdevices"
 	"github.com/ferry-iot/ferry/httpapi/armresources"
+	"github.com/ferry-iot/ferry/httpapi/events"
 	"github.com/ferry-iot/ferry/httpapi/integrated"
 	"github.com/ferry-iot/ferry/httpapi/legacy"
 	"github.com/ferry-iot/ferry/rbac"
@@ -42,6 +43,7 @@ func (m *Main) routes(ctx context.Context, mux *http.ServeMux) (http.Handler, er
 	hubAPI := m.hubServiceAPI()
 
 	mux.Handle("/$iothub/websocket", dp.gw.WebSocketHandler())
+	mux.Handle(events.Pattern, m.withCaller(events.New(events.Config{Hubs: m.Store, Bus: m.Bus, Authorizer: m.Authorizer, Logger: m.logger})))
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
