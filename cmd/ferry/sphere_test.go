@@ -1,10 +1,15 @@
 package main
 
 import (
+	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ferry-iot/ferry"
 )
 
 // deviceID is a 128-character device ID, as Azure Sphere chips have.
@@ -82,6 +87,10 @@ func TestSphereCLI(t *testing.T) {
 		t.Errorf("ca-certificate download: %q", pem)
 	}
 
+	t.Run("Legacy", func(t *testing.T) {
+		testLegacyCLI(t, ce, str(cat, "properties.tenantId"), dev, imageID)
+	})
+
 	t.Run("ErrMissingFlag", func(t *testing.T) {
 		code, _, errs := ce.run(t, "sphere", "product", "create")
 		if code != 2 || !strings.Contains(errs, "--name") {
@@ -103,6 +112,102 @@ func TestSphereCLI(t *testing.T) {
 	t.Run("ErrBadOutput", func(t *testing.T) {
 		if code, _, _ := ce.run(t, "sphere", "catalog", "list", "-o", "yaml"); code != 2 {
 			t.Errorf("exit %d, want 2", code)
+		}
+	})
+}
+
+// testLegacyCLI reads and changes, through `ferry legacy`, what the
+// integrated tree made in tenant (the catalog), and makes a legacy-only
+// tenant.
+func testLegacyCLI(t *testing.T, ce *cliEnv, tenant, dev, imageID string) {
+	ctx := context.Background()
+	var me struct{ ObjectID string }
+	if _, err := ce.client(t).Do(ctx, http.MethodGet, "/api/me", nil, &me); err != nil {
+		t.Fatal(err)
+	}
+	// A catalog born on the integrated surface has no legacy roles yet.
+	if err := ce.m.Store.AddLegacyRole(ctx, &ferry.LegacyRoleAssignment{CatalogID: tenant, PrincipalID: me.ObjectID,
+		Role: ferry.LegacyAdministrator, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+
+	var tn map[string]any
+	ce.ok(t, &tn, "legacy", "tenant", "show")
+	if str(tn, "Id") != tenant || str(tn, "Name") != "Contoso" {
+		t.Fatalf("tenant show: %v", tn)
+	}
+	var prod map[string]any
+	ce.ok(t, &prod, "legacy", "product", "show", "-p", "Dishwasher")
+	if str(prod, "Description") != "DW100" {
+		t.Errorf("product: %v", prod)
+	}
+	var grp map[string]any
+	ce.ok(t, &grp, "legacy", "device-group", "show", "--device-group", "Dishwasher/Field Test")
+	if str(grp, "OsFeedType") != "1" || !strings.Contains(str(grp, "CurrentDeployment"), imageID) {
+		t.Errorf("device group: %v", grp)
+	}
+	var d map[string]any
+	ce.ok(t, &d, "legacy", "device", "show", "--device", dev)
+	if str(d, "DeviceGroupId") != str(grp, "Id") {
+		t.Errorf("device: %v", d)
+	}
+	var img map[string]any
+	ce.ok(t, &img, "legacy", "image", "show", "--image", imageID)
+	if str(img, "Name") != "DishwasherApp" || str(img, "Type") != "10" {
+		t.Errorf("image: %v", img)
+	}
+
+	// Legacy writes, seen on the integrated side.
+	ce.ok(t, nil, "legacy", "device-group", "create", "-p", "Dishwasher", "-n", "Line", "-a", "NoUpdates", "-f", "Retail")
+	ce.ok(t, nil, "legacy", "device", "update", "--device", dev, "--device-group", "Dishwasher/Line")
+	var moved map[string]any
+	ce.ok(t, &moved, "sphere", "device", "show", "-d", dev)
+	if moved["deviceGroup"] != "Line" {
+		t.Errorf("device after a legacy move: %v", moved)
+	}
+	var up map[string]any
+	pkg := filepath.Join(t.TempDir(), "legacy.imagepackage")
+	if err := os.WriteFile(pkg, []byte("legacy\n#ferry-image name=LegacyApp type=Applications\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ce.ok(t, &up, "legacy", "image", "add", "--image", pkg)
+	if str(up, "Name") != "LegacyApp" {
+		t.Fatalf("legacy image add: %v", up)
+	}
+	var dep map[string]any
+	ce.ok(t, &dep, "legacy", "device-group", "deployment", "create", "-g", "Dishwasher/Line", "--images", str(up, "Id"))
+	if !strings.Contains(str(dep, "DeployedImages"), str(up, "Id")) {
+		t.Errorf("legacy deployment: %v", dep)
+	}
+	users := ce.ok(t, nil, "legacy", "role", "list", "-o", "table")
+	if !strings.Contains(users, me.ObjectID) || !strings.Contains(users, "Administrator") {
+		t.Errorf("role list:\n%s", users)
+	}
+	if out := ce.ok(t, nil, "legacy", "ca-certificate", "download"); !strings.HasPrefix(out, "-----BEGIN CERTIFICATE-----") {
+		t.Errorf("legacy ca-certificate download: %q", out)
+	}
+
+	// A tenant that exists only on the legacy surface.
+	var nt map[string]any
+	ce.ok(t, &nt, "legacy", "tenant", "create", "--name", "Fabrikam", "--device", deviceID('f'))
+	if str(nt, "Name") != "Fabrikam" || !strings.Contains(str(nt, "Roles"), "Administrator") {
+		t.Fatalf("tenant create: %v", nt)
+	}
+	t.Run("ErrTenantAmbiguous", func(t *testing.T) {
+		if code, _, errs := ce.run(t, "legacy", "product", "list"); code != 2 || !strings.Contains(errs, "--tenant") {
+			t.Errorf("exit %d: %s", code, errs)
+		}
+	})
+	ce.ok(t, nil, "legacy", "tenant", "select", "--tenant", "Fabrikam")
+	var prods []any
+	ce.ok(t, &prods, "legacy", "product", "list")
+	if len(prods) != 0 {
+		t.Errorf("products of the new tenant: %v", prods)
+	}
+	t.Run("ErrClaimTaken", func(t *testing.T) {
+		code, _, errs := ce.run(t, "legacy", "device", "claim", "--device", dev)
+		if code != 1 || !strings.Contains(errs, "legacy code 7") && !strings.Contains(errs, "HTTP 409") {
+			t.Errorf("exit %d: %s", code, errs)
 		}
 	})
 }
