@@ -75,6 +75,6 @@ func newRootCommand(e *env) *cobra.Command {
 	// usage errors so they exit with code 2.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
 	root.AddCommand(newServeCommand(e), newVersionCommand(e), newLoginCommand(e), newCACommand(e), newHubCommand(e), newDPSCommand(e),
-		newSphereCommand(e), newConfigCommand(e), newLegacyCommand(e))
+		newSphereCommand(e), newConfigCommand(e), newLegacyCommand(e), newRoleCommand(e))
 	return root
 }

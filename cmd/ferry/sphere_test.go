@@ -91,6 +91,10 @@ func TestSphereCLI(t *testing.T) {
 		testLegacyCLI(t, ce, str(cat, "properties.tenantId"), dev, imageID)
 	})
 
+	t.Run("Roles", func(t *testing.T) {
+		testRoleCLI(t, ce, str(cat, "id"))
+	})
+
 	t.Run("ErrMissingFlag", func(t *testing.T) {
 		code, _, errs := ce.run(t, "sphere", "product", "create")
 		if code != 2 || !strings.Contains(errs, "--name") {
@@ -210,4 +214,51 @@ func testLegacyCLI(t *testing.T, ce *cliEnv, tenant, dev, imageID string) {
 			t.Errorf("exit %d: %s", code, errs)
 		}
 	})
+}
+
+// testRoleCLI assigns a built-in role to a service principal at a catalog,
+// lists it and deletes it.
+func testRoleCLI(t *testing.T, ce *cliEnv, catalogID string) {
+	sp, _, err := ce.m.Identity.CreateServicePrincipal(context.Background(), "deployer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var defs []map[string]any
+	ce.ok(t, &defs, "role", "definition", "list", "--name", "Azure Sphere Contributor")
+	if len(defs) != 1 || str(defs[0], "properties.type") != "BuiltInRole" {
+		t.Fatalf("definition list: %v", defs)
+	}
+	var a map[string]any
+	ce.ok(t, &a, "role", "assignment", "create", "--assignee", sp.ID, "--role", "Azure Sphere Contributor", "--scope", catalogID)
+	if !strings.EqualFold(str(a, "properties.scope"), catalogID) || a["roleName"] != "Azure Sphere Contributor" {
+		t.Fatalf("assignment create: %v", a)
+	}
+	table := ce.ok(t, nil, "role", "assignment", "list", "--assignee", sp.ID, "--scope", catalogID, "-o", "table")
+	if !strings.Contains(table, "Azure Sphere Contributor") || !strings.Contains(table, sp.ID) {
+		t.Errorf("assignment list:\n%s", table)
+	}
+	ce.ok(t, nil, "role", "assignment", "delete", "--assignee", sp.ID, "--role", "Azure Sphere Contributor", "--scope", catalogID)
+	var left []any
+	ce.ok(t, &left, "role", "assignment", "list", "--assignee", sp.ID, "--scope", catalogID)
+	if len(left) != 0 {
+		t.Errorf("after delete: %v", left)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"ErrUnknownRole", []string{"create", "--assignee", sp.ID, "--role", "Chief Wizard", "--scope", catalogID}, 1, "RoleDefinitionDoesNotExist"},
+		{"ErrAssigneeNotGUID", []string{"create", "--assignee", "bob", "--role", "Reader"}, 2, "object ID"},
+		{"ErrUnknownPrincipal", []string{"create", "--assignee", ferry.NewUUID(), "--role", "Reader", "--scope", catalogID}, 1, "PrincipalNotFound"},
+		{"ErrDeleteNothing", []string{"delete"}, 2, "--ids"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errs := ce.run(t, append([]string{"role", "assignment"}, c.args...)...)
+			if code != c.code || !strings.Contains(errs, c.want) {
+				t.Errorf("exit %d: %s", code, errs)
+			}
+		})
+	}
 }
