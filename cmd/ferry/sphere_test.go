@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-iot/ferry"
+	"github.com/ferry-iot/ferry/store/storetest"
 )
 
 // deviceID is a 128-character device ID, as Azure Sphere chips have.
@@ -17,9 +18,22 @@ func deviceID(c byte) string { return strings.Repeat(string(c), 128) }
 
 // TestSphereCLI drives the integrated tree as an operator would: defaults
 // in the profile, a catalog, a product with its default device groups, an
-// image, a deployment and a claimed device moved into a group.
+// image, a deployment and a claimed device moved into a group; then reads
+// and changes the same resources through the legacy tree, and assigns
+// roles; on both databases.
 func TestSphereCLI(t *testing.T) {
-	ce := loginCLI(t)
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			var extra []string
+			if backend == "postgres" {
+				extra = []string{"--db", storetest.NewPostgresSchema(t)}
+			}
+			testSphereCLI(t, loginCLI(t, extra...))
+		})
+	}
+}
+
+func testSphereCLI(t *testing.T, ce *cliEnv) {
 	ce.createResourceGroup(t, "fleet")
 	ce.ok(t, nil, "config", "set", "defaults.group=fleet", "defaults.sphere.catalog=Contoso")
 	if out := ce.ok(t, nil, "config", "get", "defaults.sphere.catalog"); out != "defaults.sphere.catalog=Contoso\n" {
