@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,7 +34,38 @@ func newLegacyCommand(e *env) *cobra.Command {
 	lc := &legacyCLI{sphereCLI{e: e, format: &format}}
 	root.AddCommand(lc.tenantCommand(), lc.productCommand(), lc.deviceGroupCommand(), lc.deviceCommand(),
 		lc.imageCommand(), lc.roleCommand(), lc.caCertificateCommand())
+	wrapErrors(root, legacyError)
 	return root
+}
+
+// wrapErrors passes the error of every command under c through f.
+func wrapErrors(c *cobra.Command, f func(error) error) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error { return f(run(cmd, args)) }
+	}
+	for _, sub := range c.Commands() {
+		wrapErrors(sub, f)
+	}
+}
+
+// legacyCodeNames name the PAPI ErrorResponse codes (sphere-surfaces.md §2.1).
+var legacyCodeNames = []string{"OperationFailed", "TenantInMigration", "TenantMigrationRequired", "ClientUpdateRequired",
+	"InternalServerError", "BadRequest", "Forbidden", "Conflict", "NotFound"}
+
+// legacyError names the legacy code of a server error: "legacy code 6
+// Forbidden" rather than a bare "6".
+func legacyError(err error) error {
+	var ce *client.Error
+	if !errors.As(err, &ce) {
+		return err
+	}
+	if n, convErr := strconv.Atoi(ce.Code); convErr == nil {
+		ce.Code = fmt.Sprintf("legacy code %d", n)
+		if n >= 0 && n < len(legacyCodeNames) {
+			ce.Code += " " + legacyCodeNames[n]
+		}
+	}
+	return err
 }
 
 type legacyCLI struct{ sphereCLI }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-iot/ferry"
+	"github.com/ferry-iot/ferry/client"
 	"github.com/ferry-iot/ferry/store/storetest"
 )
 
@@ -205,6 +206,29 @@ func testLegacyCLI(t *testing.T, ce *cliEnv, tenant, dev, imageID string) {
 		t.Errorf("legacy ca-certificate download: %q", out)
 	}
 
+	t.Run("ErrContributorDeletes", func(t *testing.T) {
+		sp, secret, err := ce.m.Identity.CreateServicePrincipal(ctx, "legacy script")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ce.m.Store.AddLegacyRole(ctx, &ferry.LegacyRoleAssignment{CatalogID: tenant, PrincipalID: sp.ID,
+			Role: ferry.LegacyContributor, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		script := &cliEnv{m: ce.m, getenv: envFrom(map[string]string{"FERRY_CONFIG_DIR": t.TempDir(), "FERRY_CLIENT_SECRET": secret})}
+		path, _ := client.ProfilePath(ce.getenv)
+		p, err := client.LoadProfile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		script.ok(t, nil, "login", "--url", ce.m.issuerURL(), "--client-id", sp.Name, "--ca-file", p.CAFile)
+		script.ok(t, nil, "legacy", "product", "show", "-p", "Dishwasher")
+		code, _, errs := script.run(t, "legacy", "product", "delete", "-p", "Dishwasher")
+		if code != 1 || !strings.Contains(errs, "legacy code 6 Forbidden") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+			t.Errorf("exit %d: %q", code, errs)
+		}
+	})
+
 	// A tenant that exists only on the legacy surface.
 	var nt map[string]any
 	ce.ok(t, &nt, "legacy", "tenant", "create", "--name", "Fabrikam", "--device", deviceID('f'))
@@ -224,7 +248,7 @@ func testLegacyCLI(t *testing.T, ce *cliEnv, tenant, dev, imageID string) {
 	}
 	t.Run("ErrClaimTaken", func(t *testing.T) {
 		code, _, errs := ce.run(t, "legacy", "device", "claim", "--device", dev)
-		if code != 1 || !strings.Contains(errs, "legacy code 7") && !strings.Contains(errs, "HTTP 409") {
+		if code != 1 || !strings.Contains(errs, "legacy code 7 Conflict") {
 			t.Errorf("exit %d: %s", code, errs)
 		}
 	})
