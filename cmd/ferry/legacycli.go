@@ -26,6 +26,8 @@ func newLegacyCommand(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "legacy",
 		Short: "Manage tenants, products, device groups, devices, images and roles on the legacy surface (like azsphere)",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupRun,
 		PersistentPreRunE: func(*cobra.Command, []string) error {
 			return checkOutput(format)
 		},

@@ -18,6 +18,8 @@ func newRoleCommand(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "role",
 		Short: "Manage role assignments and list role definitions (like az role)",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupRun,
 		PersistentPreRunE: func(*cobra.Command, []string) error {
 			return checkOutput(format)
 		},

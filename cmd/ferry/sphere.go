@@ -21,6 +21,8 @@ func newSphereCommand(e *env) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "sphere",
 		Short: "Manage catalogs, products, device groups, deployments, devices, images and CA certificates (like az sphere)",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupRun,
 		PersistentPreRunE: func(*cobra.Command, []string) error {
 			return checkOutput(format)
 		},
@@ -43,7 +45,7 @@ func (sc *sphereCLI) leaf(use, short string, run func(ctx context.Context, s *se
 	return &cobra.Command{
 		Use:   use,
 		Short: short,
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := sc.e.session()
 			if err != nil {
@@ -60,9 +62,27 @@ func (sc *sphereCLI) render(v any, cols []column) error {
 
 // group makes a command that only holds subcommands.
 func group(use, short string, subs ...*cobra.Command) *cobra.Command {
-	c := &cobra.Command{Use: use, Short: short}
+	c := &cobra.Command{Use: use, Short: short, Args: cobra.ArbitraryArgs, RunE: groupRun}
 	c.AddCommand(subs...)
 	return c
+}
+
+// noArgs refuses positional arguments with a usage error (exit 2): every
+// value goes in a flag, as in az.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected argument %q for %q: values go in flags; see '%s --help'", args[0], cmd.CommandPath(), cmd.CommandPath())
+	}
+	return nil
+}
+
+// groupRun is the RunE of a command that only holds subcommands: help
+// when called alone, a usage error (exit 2) for an unknown subcommand.
+func groupRun(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("unknown command %q for %q; see '%s --help'", args[0], cmd.CommandPath(), cmd.CommandPath())
+	}
+	return cmd.Help()
 }
 
 var (

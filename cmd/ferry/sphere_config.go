@@ -104,7 +104,7 @@ func newConfigCommand(e *env) *cobra.Command {
 			return nil
 		},
 	}
-	c := &cobra.Command{Use: "config", Short: "Keep defaults for later commands in the profile (like az config)"}
+	c := &cobra.Command{Use: "config", Short: "Keep defaults for later commands in the profile (like az config)", Args: cobra.ArbitraryArgs, RunE: groupRun}
 	c.AddCommand(set, unset, get)
 	return c
 }

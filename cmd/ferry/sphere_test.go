@@ -128,6 +128,13 @@ func testSphereCLI(t *testing.T, ce *cliEnv) {
 			t.Errorf("exit %d: %q", code, errs)
 		}
 	})
+	t.Run("ErrUnknownCommand", func(t *testing.T) {
+		for _, args := range [][]string{{"sphere", "catalogue"}, {"sphere", "product", "show", "Dishwasher"}, {"legacy", "tenant", "nuke"}} {
+			if code, _, _ := ce.run(t, args...); code != 2 {
+				t.Errorf("ferry %s: exit %d, want 2", strings.Join(args, " "), code)
+			}
+		}
+	})
 	t.Run("ErrBadOutput", func(t *testing.T) {
 		if code, _, _ := ce.run(t, "sphere", "catalog", "list", "-o", "yaml"); code != 2 {
 			t.Errorf("exit %d, want 2", code)
