@@ -102,12 +102,66 @@ func testSphereCLI(t *testing.T, ce *cliEnv) {
 		t.Errorf("ca-certificate download: %q", pem)
 	}
 
+	t.Run("CACertificates", func(t *testing.T) {
+		var certs []map[string]any
+		ce.ok(t, &certs, "sphere", "ca-certificate", "list")
+		if len(certs) == 0 || str(certs[0], "properties.status") != "Active" {
+			t.Fatalf("ca-certificate list: %v", certs)
+		}
+		chain := filepath.Join(t.TempDir(), "chain.p7b")
+		ce.ok(t, nil, "sphere", "ca-certificate", "download-chain", "--serial-number", str(certs[0], "name"), "--output-file", chain)
+		if b, err := os.ReadFile(chain); err != nil || !strings.HasPrefix(string(b), "-----BEGIN PKCS7-----") {
+			t.Errorf("download-chain: %q %v", b, err)
+		}
+		proof := ce.ok(t, nil, "sphere", "ca-certificate", "download-proof", "--verification-code", "5A1B2C3D")
+		if !strings.HasPrefix(proof, "-----BEGIN CERTIFICATE-----") {
+			t.Errorf("download-proof: %q", proof)
+		}
+		if code, _, errs := ce.run(t, "sphere", "ca-certificate", "download-proof"); code != 2 || !strings.Contains(errs, "--verification-code") {
+			t.Errorf("download-proof without a code: exit %d: %s", code, errs)
+		}
+	})
+	t.Run("ListsAndShows", func(t *testing.T) {
+		var imgs, deps, prods []map[string]any
+		ce.ok(t, &imgs, "sphere", "image", "list")
+		ce.ok(t, &deps, "sphere", "deployment", "list", "-p", "Dishwasher", "--device-group", "Field Test")
+		ce.ok(t, &prods, "sphere", "product", "list")
+		if len(imgs) != 1 || len(deps) != 1 || len(prods) != 1 {
+			t.Errorf("images %d, deployments %d, products %d; want 1 each", len(imgs), len(deps), len(prods))
+		}
+		var cur map[string]any
+		ce.ok(t, &cur, "sphere", "deployment", "show", "-p", "Dishwasher", "--device-group", "Field Test")
+		if str(cur, "properties.deploymentId") != str(deps[0], "properties.deploymentId") {
+			t.Errorf("current deployment %v, list %v", cur, deps)
+		}
+		var c map[string]any
+		ce.ok(t, &c, "sphere", "catalog", "update", "--tags", "env=test")
+		if str(c, "tags.env") != "test" {
+			t.Errorf("catalog update: %v", c)
+		}
+		table := ce.ok(t, nil, "sphere", "device-group", "list", "-o", "table")
+		if strings.Count(table, "\n") != 2+5 {
+			t.Errorf("device-group list table:\n%s", table)
+		}
+		code, _, errs := ce.run(t, "sphere", "product", "delete", "-n", "Dishwasher")
+		if code != 1 || !strings.Contains(errs, "HTTP 409") {
+			t.Errorf("deleting a product with device groups: exit %d: %s", code, errs)
+		}
+	})
 	t.Run("Legacy", func(t *testing.T) {
 		testLegacyCLI(t, ce, str(cat, "properties.tenantId"), dev, imageID)
 	})
 
 	t.Run("Roles", func(t *testing.T) {
 		testRoleCLI(t, ce, str(cat, "id"))
+	})
+
+	t.Run("Unassign", func(t *testing.T) {
+		var d map[string]any
+		ce.ok(t, &d, "sphere", "device", "unassign", "-d", dev)
+		if d["product"] != ".unassigned" || d["deviceGroup"] != ".unassigned" {
+			t.Errorf("unassign: %v", d)
+		}
 	})
 
 	t.Run("ErrMissingFlag", func(t *testing.T) {
