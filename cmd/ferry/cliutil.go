@@ -168,6 +168,26 @@ func (s *session) dataJSON(ctx context.Context, host, method, path string, in, o
 	return err
 }
 
+// accessKey is one shared-access policy from listkeys.
+type accessKey struct {
+	KeyName      string `json:"keyName"`
+	PrimaryKey   string `json:"primaryKey"`
+	SecondaryKey string `json:"secondaryKey"`
+	Rights       string `json:"rights"`
+}
+
+// listKeys reads the shared-access policies of a hub or service by its
+// resource ID.
+func (s *session) listKeys(ctx context.Context, id, api string) ([]accessKey, error) {
+	var keys struct {
+		Value []accessKey `json:"value"`
+	}
+	if err := s.arm(ctx, http.MethodPost, id+"/listkeys?api-version="+api, nil, &keys); err != nil {
+		return nil, err
+	}
+	return keys.Value, nil
+}
+
 // subscription returns --subscription, else the profile's default, else
 // the first subscription the caller can see.
 func (s *session) subscription(ctx context.Context, flag string) (string, error) {
@@ -286,6 +306,10 @@ func render(w io.Writer, format string, v any, cols []column) error {
 	case "none":
 		return nil
 	case "table":
+		if x, ok := v.(string); ok {
+			_, err := fmt.Fprintln(w, x)
+			return err
+		}
 		rows, ok := v.([]any)
 		if !ok {
 			rows = []any{v}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -26,7 +28,8 @@ func newDPSCommand(e *env) *cobra.Command {
 	outputFlag(dps, &format)
 	o := &format
 	dps.AddCommand(dpsCreate(e, o), dpsList(e, o), dpsShow(e, o), dpsDelete(e),
-		enrollmentGroupCommand(e, o), enrollmentCommand(e, o))
+		enrollmentGroupCommand(e, o), enrollmentCommand(e, o), linkedHubCommand(e, o),
+		registrationCommand(e, o))
 	return dps
 }
 
@@ -92,17 +95,11 @@ func (s *session) hubConnectionString(ctx context.Context, sub, name string) (st
 	if err != nil {
 		return "", err
 	}
-	var keys struct {
-		Value []struct {
-			KeyName    string `json:"keyName"`
-			PrimaryKey string `json:"primaryKey"`
-			Rights     string `json:"rights"`
-		} `json:"value"`
-	}
-	if err := s.arm(ctx, http.MethodPost, str(hub, "id")+"/listkeys?api-version="+apiHubs, nil, &keys); err != nil {
+	keys, err := s.listKeys(ctx, str(hub, "id"), apiHubs)
+	if err != nil {
 		return "", err
 	}
-	for _, k := range keys.Value {
+	for _, k := range keys {
 		if k.KeyName == "iothubowner" || strings.Contains(k.Rights, "RegistryWrite") && strings.Contains(k.Rights, "ServiceConnect") {
 			return "HostName=" + str(hub, "properties.hostName") + ";SharedAccessKeyName=" + k.KeyName + ";SharedAccessKey=" + k.PrimaryKey, nil
 		}
@@ -195,8 +192,8 @@ func (t *dpsTarget) resolve(ctx context.Context, e *env, id bool) (*session, str
 
 // enrollmentFlags are what groups and individual enrollments share.
 type enrollmentFlags struct {
-	cert, cert2, pk, sk, status, hubs, allocation, reprovision, tags, desired string
-	edge                                                                      bool
+	cert, cert2, pk, sk, status, hubs, allocation, reprovision, tags, desired, symKey string
+	edge                                                                              bool
 }
 
 func (f *enrollmentFlags) add(cmd *cobra.Command) {
@@ -205,6 +202,7 @@ func (f *enrollmentFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.cert2, "secondary-certificate-path", "", "a second PEM certificate")
 	fl.StringVar(&f.pk, "primary-key", "", "the primary symmetric key (base64); generated if empty")
 	fl.StringVar(&f.sk, "secondary-key", "", "the secondary symmetric key (base64); generated if empty")
+	fl.StringVar(&f.symKey, "symmetric-key", "auto", "shorthand: auto generates both keys, anything else is the primary key")
 	fl.StringVar(&f.status, "provisioning-status", "enabled", "enabled or disabled")
 	fl.StringVar(&f.hubs, "iot-hubs", "", "host names of linked hubs to allocate to, separated by spaces or commas")
 	fl.StringVar(&f.allocation, "allocation-policy", "", "hashed, geoLatency or static (default: the service's)")
@@ -278,6 +276,9 @@ func (f *enrollmentFlags) certs() (primary, secondary map[string]any, err error)
 }
 
 func symmetricKey(f *enrollmentFlags) map[string]any {
+	if f.pk == "" && f.symKey != "auto" {
+		f.pk = f.symKey
+	}
 	return map[string]any{"type": "symmetricKey", "symmetricKey": map[string]any{"primaryKey": nilIfEmpty(f.pk), "secondaryKey": nilIfEmpty(f.sk)}}
 }
 
@@ -376,7 +377,7 @@ func enrollmentGroupCommand(e *env, format *string) *cobra.Command {
 	cdk.Flags().String("registration-id", "", "the device's registration ID")
 
 	cmd.AddCommand(create, enrollmentList(e, format, groupKind), enrollmentShow(e, format, groupKind),
-		enrollmentDelete(e, groupKind), cdk)
+		enrollmentDelete(e, groupKind), cdk, groupRegistrationsCommand(e, format))
 	return cmd
 }
 
@@ -528,5 +529,278 @@ func enrollmentDelete(e *env, k enrollmentKind) *cobra.Command {
 		},
 	}
 	t.add(cmd, true)
+	return cmd
+}
+
+// linkedHubCommand is `ferry dps linked-hub`, as `az iot dps linked-hub`.
+// The service's GET masks linked hubs' keys, so every change rebuilds the
+// whole list from the hubs' listkeys and writes it back, guarded by the
+// service's etag.
+func linkedHubCommand(e *env, format *string) *cobra.Command {
+	cmd := &cobra.Command{Use: "linked-hub", Short: "Link IoT hubs to a provisioning service and unlink them"}
+	linkedColumns := []column{{"Name", "name"}, {"AllocationWeight", "allocationWeight"}, {"ApplyAllocationPolicy", "applyAllocationPolicy"}}
+
+	var lt dpsTarget
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List a provisioning service's linked hubs (keys masked)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if lt.name == "" {
+				return usagef("the flag --dps-name (-n) is required")
+			}
+			s, err := e.session()
+			if err != nil {
+				return err
+			}
+			ps, err := s.findResource(cmd.Context(), kindDPS, lt.sub, lt.rg, lt.name)
+			if err != nil {
+				return err
+			}
+			hubs, _ := ps["properties"].(map[string]any)["iotHubs"].([]any)
+			if hubs == nil {
+				hubs = []any{}
+			}
+			return render(e.stdout, *format, hubs, linkedColumns)
+		},
+	}
+	lt.add(list, false)
+
+	var ct dpsTarget
+	var hubName string
+	var weight int
+	var apply bool
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Link an IoT hub (by name) to a provisioning service",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if hubName == "" {
+				return usagef("the flag --hub-name is required")
+			}
+			return editLinks(cmd.Context(), e, *format, &ct, func(ctx context.Context, s *session, sub string, links []any) ([]any, error) {
+				hub, err := s.findResource(ctx, kindHub, sub, "", hubName)
+				if err != nil {
+					return nil, err
+				}
+				host := str(hub, "properties.hostName")
+				for _, l := range links {
+					if strings.EqualFold(str(l, "name"), host) {
+						return nil, fmt.Errorf("the IoT hub %s is already linked", hubName)
+					}
+				}
+				return append(links, map[string]any{"name": host, "allocationWeight": weight, "applyAllocationPolicy": apply}), nil
+			})
+		},
+	}
+	ct.add(create, false)
+	create.Flags().StringVar(&hubName, "hub-name", "", "the IoT hub to link")
+	create.Flags().IntVar(&weight, "allocation-weight", 1, "the hub's weight under weighted allocation")
+	create.Flags().BoolVar(&apply, "apply-allocation-policy", true, "allocate devices to this hub")
+
+	var dt dpsTarget
+	var linked string
+	del := &cobra.Command{
+		Use:   "delete",
+		Short: "Unlink an IoT hub (by host name or name) from a provisioning service",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if linked == "" {
+				return usagef("the flag --linked-hub is required")
+			}
+			return editLinks(cmd.Context(), e, *format, &dt, func(ctx context.Context, s *session, sub string, links []any) ([]any, error) {
+				host := linked
+				if !strings.Contains(linked, ".") {
+					if hub, err := s.findResource(ctx, kindHub, sub, "", linked); err == nil {
+						host = str(hub, "properties.hostName")
+					}
+				}
+				var out []any
+				for _, l := range links {
+					if !strings.EqualFold(str(l, "name"), host) {
+						out = append(out, l)
+					}
+				}
+				if len(out) == len(links) {
+					return nil, fmt.Errorf("the IoT hub %s is not linked", linked)
+				}
+				return out, nil
+			})
+		},
+	}
+	dt.add(del, false)
+	del.Flags().StringVar(&linked, "linked-hub", "", "the linked hub's host name, or the hub's name")
+
+	cmd.AddCommand(create, list, del)
+	return cmd
+}
+
+// editLinks reads a provisioning service, lets edit change its linked hubs
+// (each {"name": host, "allocationWeight", "applyAllocationPolicy"}), and
+// writes the service back with fresh connection strings.
+func editLinks(ctx context.Context, e *env, format string, t *dpsTarget, edit func(context.Context, *session, string, []any) ([]any, error)) error {
+	if t.name == "" {
+		return usagef("the flag --dps-name (-n) is required")
+	}
+	s, err := e.session()
+	if err != nil {
+		return err
+	}
+	sub, err := s.subscription(ctx, t.sub)
+	if err != nil {
+		return err
+	}
+	ps, err := s.findResource(ctx, kindDPS, sub, t.rg, t.name)
+	if err != nil {
+		return err
+	}
+	props, _ := ps["properties"].(map[string]any)
+	links, _ := props["iotHubs"].([]any)
+	if links, err = edit(ctx, s, sub, links); err != nil {
+		return err
+	}
+	// Connection strings by host name, from the subscription's hubs.
+	all, err := s.armList(ctx, armScope(sub, "", kindHub.path)+"?api-version="+apiHubs)
+	if err != nil {
+		return err
+	}
+	hubs := []any{}
+	for _, l := range links {
+		host := str(l, "name")
+		name := ""
+		for _, h := range all {
+			if strings.EqualFold(str(h, "properties.hostName"), host) {
+				name = str(h, "name")
+			}
+		}
+		if name == "" {
+			return fmt.Errorf("the linked hub %s is not an IoT hub of subscription %s", host, sub)
+		}
+		cs, err := s.hubConnectionString(ctx, sub, name)
+		if err != nil {
+			return err
+		}
+		m := map[string]any{"connectionString": cs, "location": ps["location"]}
+		for _, k := range []string{"allocationWeight", "applyAllocationPolicy"} {
+			if v, ok := l.(map[string]any)[k]; ok {
+				m[k] = v
+			}
+		}
+		hubs = append(hubs, m)
+	}
+	body := map[string]any{"location": ps["location"], "tags": ps["tags"], "properties": map[string]any{
+		"serviceOperationsHostName": props["serviceOperationsHostName"], "allocationPolicy": props["allocationPolicy"], "iotHubs": hubs}}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.c.BaseURL+str(ps, "id")+"?api-version="+apiDPS, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if etag := str(ps, "etag"); etag != "" {
+		req.Header.Set("If-Match", etag)
+	}
+	var out map[string]any
+	if _, err := s.c.Send(req, &out); err != nil {
+		return err
+	}
+	return render(e.stdout, format, out, dpsColumns)
+}
+
+var registrationColumns = []column{{"RegistrationId", "registrationId"}, {"DeviceId", "deviceId"}, {"AssignedHub", "assignedHub"},
+	{"Status", "status"}, {"LastUpdated", "lastUpdatedDateTimeUtc"}}
+
+// registrationCommand is `ferry dps registration`: the registration
+// records devices leave when they provision.
+func registrationCommand(e *env, format *string) *cobra.Command {
+	cmd := &cobra.Command{Use: "registration", Short: "Show and delete device registration records"}
+	var st dpsTarget
+	var reg string
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Show a device's registration record",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if reg == "" {
+				return usagef("the flag --registration-id is required")
+			}
+			ctx := cmd.Context()
+			s, host, err := st.resolve(ctx, e, false)
+			if err != nil {
+				return err
+			}
+			var out map[string]any
+			if err := s.dataJSON(ctx, host, http.MethodGet, "/registrations/"+url.PathEscape(reg)+"?api-version="+apiDPSService, nil, &out); err != nil {
+				return err
+			}
+			return render(e.stdout, *format, out, registrationColumns)
+		},
+	}
+	st.add(show, false)
+	show.Flags().StringVar(&reg, "registration-id", "", "the device's registration ID")
+
+	var dt dpsTarget
+	var dreg string
+	del := &cobra.Command{
+		Use:   "delete",
+		Short: "Delete a device's registration record, so that it provisions afresh",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dreg == "" {
+				return usagef("the flag --registration-id is required")
+			}
+			ctx := cmd.Context()
+			s, host, err := dt.resolve(ctx, e, false)
+			if err != nil {
+				return err
+			}
+			return s.dataJSON(ctx, host, http.MethodDelete, "/registrations/"+url.PathEscape(dreg)+"?api-version="+apiDPSService, nil, nil)
+		},
+	}
+	dt.add(del, false)
+	del.Flags().StringVar(&dreg, "registration-id", "", "the device's registration ID")
+	cmd.AddCommand(show, del)
+	return cmd
+}
+
+// groupRegistrationsCommand is `ferry dps enrollment-group registration
+// list`: the registration records of a group's devices.
+func groupRegistrationsCommand(e *env, format *string) *cobra.Command {
+	cmd := &cobra.Command{Use: "registration", Short: "List the registration records of an enrollment group's devices"}
+	var t dpsTarget
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the registration records of an enrollment group's devices",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, host, err := t.resolve(ctx, e, true)
+			if err != nil {
+				return err
+			}
+			all := []any{}
+			cont := ""
+			for {
+				hdr := http.Header{"X-Ms-Max-Item-Count": {"100"}}
+				if cont != "" {
+					hdr.Set("x-ms-continuation", cont)
+				}
+				var page []any
+				resp, err := s.dataPlane(ctx, host, http.MethodPost, "/registrations/"+url.PathEscape(t.id)+"/query?api-version="+apiDPSService, []byte("{}"), hdr, &page)
+				if err != nil {
+					return err
+				}
+				all = append(all, page...)
+				if cont = resp.Header.Get("x-ms-continuation"); cont == "" {
+					break
+				}
+			}
+			return render(e.stdout, *format, all, registrationColumns)
+		},
+	}
+	t.add(list, true)
+	cmd.AddCommand(list)
 	return cmd
 }

@@ -33,7 +33,7 @@ func newHubCommand(e *env) *cobra.Command {
 	o := &format
 	hub.AddCommand(hubCreate(e, o), hubList(e, o), hubShow(e, o), hubDelete(e),
 		deviceIdentityCommand(e, o), deviceTwinCommand(e, o), invokeMethodCommand(e, o), c2dCommand(e, o),
-		monitorEventsCommand(e))
+		monitorEventsCommand(e), hubConnectionStringCommand(e, o))
 	return hub
 }
 
@@ -349,7 +349,46 @@ func deviceIdentityCommand(e *env, format *string) *cobra.Command {
 	}
 	dt.add(del, true)
 
-	cmd.AddCommand(create, list, show, del)
+	var ut hubTarget
+	var ustatus, reason string
+	update := &cobra.Command{
+		Use:   "update",
+		Short: "Enable or disable a device identity",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch ustatus {
+			case "enabled", "disabled":
+			default:
+				return usagef("--status must be enabled or disabled")
+			}
+			ctx := cmd.Context()
+			s, host, err := ut.resolve(ctx, e, true)
+			if err != nil {
+				return err
+			}
+			var d map[string]any
+			if err := s.dataJSON(ctx, host, http.MethodGet, ut.devicePath(""), nil, &d); err != nil {
+				return err
+			}
+			d["status"] = ustatus
+			d["statusReason"] = nilIfEmpty(reason)
+			body, err := json.Marshal(d)
+			if err != nil {
+				return err
+			}
+			hdr := http.Header{"If-Match": {`"` + str(d, "etag") + `"`}}
+			var out map[string]any
+			if _, err := s.dataPlane(ctx, host, http.MethodPut, ut.devicePath(""), body, hdr, &out); err != nil {
+				return err
+			}
+			return render(e.stdout, *format, out, deviceColumns)
+		},
+	}
+	ut.add(update, true)
+	update.Flags().StringVar(&ustatus, "status", "", "enabled or disabled")
+	update.Flags().StringVar(&reason, "status-reason", "", "why, for the record")
+
+	cmd.AddCommand(create, list, show, update, del, deviceConnectionStringCommand(e, format))
 	return cmd
 }
 
@@ -705,4 +744,93 @@ func orEmpty(m map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	return m
+}
+
+// hubConnectionStringCommand is `ferry hub connection-string show`: a
+// policy's connection string, read with listkeys.
+func hubConnectionStringCommand(e *env, format *string) *cobra.Command {
+	cmd := &cobra.Command{Use: "connection-string", Short: "Show an IoT hub's connection strings"}
+	var t hubTarget
+	var policy, key string
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Show the connection string of one of the hub's shared-access policies",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if t.name == "" {
+				return usagef("the flag --hub-name (-n) is required")
+			}
+			if key != "primary" && key != "secondary" {
+				return usagef("--key-type must be primary or secondary")
+			}
+			ctx := cmd.Context()
+			s, err := e.session()
+			if err != nil {
+				return err
+			}
+			hub, err := s.findResource(ctx, kindHub, t.sub, t.rg, t.name)
+			if err != nil {
+				return err
+			}
+			keys, err := s.listKeys(ctx, str(hub, "id"), apiHubs)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if strings.EqualFold(k.KeyName, policy) {
+					v := k.PrimaryKey
+					if key == "secondary" {
+						v = k.SecondaryKey
+					}
+					cs := "HostName=" + str(hub, "properties.hostName") + ";SharedAccessKeyName=" + k.KeyName + ";SharedAccessKey=" + v
+					return render(e.stdout, *format, map[string]any{"connectionString": cs}, nil)
+				}
+			}
+			return fmt.Errorf("the IoT hub %s has no policy %q", t.name, policy)
+		},
+	}
+	t.add(show, false)
+	show.Flags().StringVar(&policy, "policy-name", "iothubowner", "the shared-access policy")
+	show.Flags().StringVar(&key, "key-type", "primary", "primary or secondary")
+	cmd.AddCommand(show)
+	return cmd
+}
+
+// deviceConnectionStringCommand is `ferry hub device-identity
+// connection-string show`: what a device SDK needs to connect with its key.
+func deviceConnectionStringCommand(e *env, format *string) *cobra.Command {
+	cmd := &cobra.Command{Use: "connection-string", Short: "Show a device's connection string"}
+	var t hubTarget
+	var key string
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Show a symmetric-key device's connection string",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if key != "primary" && key != "secondary" {
+				return usagef("--key-type must be primary or secondary")
+			}
+			ctx := cmd.Context()
+			s, host, err := t.resolve(ctx, e, true)
+			if err != nil {
+				return err
+			}
+			var d map[string]any
+			if err := s.dataJSON(ctx, host, http.MethodGet, t.devicePath(""), nil, &d); err != nil {
+				return err
+			}
+			cs := "HostName=" + host + ";DeviceId=" + t.deviceID
+			switch str(d, "authentication.type") {
+			case string(ferry.AuthSAS):
+				cs += ";SharedAccessKey=" + str(d, "authentication.symmetricKey."+key+"Key")
+			case string(ferry.AuthSelfSigned), string(ferry.AuthCertificateAuthority):
+				cs += ";x509=true"
+			}
+			return render(e.stdout, *format, map[string]any{"connectionString": cs}, nil)
+		},
+	}
+	t.add(show, true)
+	show.Flags().StringVar(&key, "key-type", "primary", "primary or secondary")
+	cmd.AddCommand(show)
+	return cmd
 }

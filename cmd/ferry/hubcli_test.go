@@ -202,6 +202,28 @@ func testDeviceCLI(t *testing.T, ce *cliEnv) {
 		t.Errorf("dps show: %v", shown)
 	}
 
+	// Linked hubs: add a second hub, then take it away again; the first
+	// stays linked with a working key.
+	ce.ok(t, nil, "hub", "create", "-n", "hub-b", "-g", "fleet", "--host-name", "127.0.0.5")
+	ce.ok(t, nil, "dps", "linked-hub", "create", "--dps-name", "dps-a", "--hub-name", "hub-b", "--allocation-weight", "3")
+	var links []map[string]any
+	ce.ok(t, &links, "dps", "linked-hub", "list", "--dps-name", "dps-a")
+	if len(links) != 2 || str(links[1], "name") != "127.0.0.5" || str(links[1], "allocationWeight") != "3" {
+		t.Errorf("linked hubs after create: %v", links)
+	}
+	ce.ok(t, nil, "dps", "linked-hub", "delete", "--dps-name", "dps-a", "--linked-hub", "hub-b")
+	links = nil
+	ce.ok(t, &links, "dps", "linked-hub", "list", "--dps-name", "dps-a")
+	if len(links) != 1 || str(links[0], "name") != "127.0.0.1" {
+		t.Errorf("linked hubs after delete: %v", links)
+	}
+	ce.ok(t, nil, "hub", "delete", "-n", "hub-b", "-g", "fleet")
+	var hubCS map[string]string
+	ce.ok(t, &hubCS, "hub", "connection-string", "show", "-n", "hub-a")
+	if want := "HostName=127.0.0.1;SharedAccessKeyName=iothubowner;SharedAccessKey=" + ce.hubOwnerKey(t); hubCS["connectionString"] != want {
+		t.Errorf("hub connection string %q, want %q", hubCS["connectionString"], want)
+	}
+
 	// Enrollment group and individual enrollment: keys in show, never in lists.
 	var grp map[string]any
 	ce.ok(t, &grp, "dps", "enrollment-group", "create", "--dps-name", "dps-a", "--enrollment-id", "grp1", "--iot-hubs", "127.0.0.1")
@@ -230,6 +252,29 @@ func testDeviceCLI(t *testing.T, ce *cliEnv) {
 		}
 	}
 
+	if out := ce.ok(t, nil, "dps", "enrollment-group", "registration", "list", "--dps-name", "dps-a", "--enrollment-id", "grp1"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("registrations before any device provisioned: %s", out)
+	}
+	if code, _, errs := ce.run(t, "dps", "registration", "show", "--dps-name", "dps-a", "--registration-id", "dev-1"); code != 1 || !strings.Contains(errs, "404202") {
+		t.Errorf("registration show of an unknown device: exit %d: %s", code, errs)
+	}
+
+	// A device provisions through the group with the key the CLI derived,
+	// and lands on the linked hub.
+	state := provisionDevice(t, ce.m, str(dps, "properties.idScope"), "dev-1", derived)
+	if state["assignedHub"] != "127.0.0.1" || state["deviceId"] != "dev-1" {
+		t.Errorf("registration state %v", state)
+	}
+	if out := ce.ok(t, nil, "dps", "enrollment-group", "registration", "list", "--dps-name", "dps-a", "--enrollment-id", "grp1", "-o", "table"); !strings.Contains(out, "dev-1") || !strings.Contains(out, "assigned") {
+		t.Errorf("group registrations:\n%s", out)
+	}
+	var reg map[string]any
+	ce.ok(t, &reg, "dps", "registration", "show", "--dps-name", "dps-a", "--registration-id", "dev-1")
+	if str(reg, "status") != "assigned" || str(reg, "assignedHub") != "127.0.0.1" {
+		t.Errorf("registration show: %v", reg)
+	}
+	ce.ok(t, nil, "dps", "registration", "delete", "--dps-name", "dps-a", "--registration-id", "dev-1")
+
 	// Device identity, twin.
 	var dev map[string]any
 	ce.ok(t, &dev, "hub", "device-identity", "create", "-n", "hub-a", "-d", "sensor-1")
@@ -242,6 +287,11 @@ func testDeviceCLI(t *testing.T, ce *cliEnv) {
 	}
 	if out := ce.ok(t, nil, "hub", "device-identity", "show", "-n", "hub-a", "-d", "sensor-1"); !strings.Contains(out, key) {
 		t.Errorf("device-identity show lacks the key:\n%s", out)
+	}
+	var devCS map[string]string
+	ce.ok(t, &devCS, "hub", "device-identity", "connection-string", "show", "-n", "hub-a", "-d", "sensor-1")
+	if want := "HostName=127.0.0.1;DeviceId=sensor-1;SharedAccessKey=" + key; devCS["connectionString"] != want {
+		t.Errorf("device connection string %q, want %q", devCS["connectionString"], want)
 	}
 	var twin map[string]any
 	ce.ok(t, &twin, "hub", "device-twin", "update", "-n", "hub-a", "-d", "sensor-1", "--desired", `{"interval":5}`, "--tags", `{"site":"north"}`)
@@ -352,6 +402,12 @@ func testDeviceCLI(t *testing.T, ce *cliEnv) {
 		}
 	})
 
+	var upd map[string]any
+	ce.ok(t, &upd, "hub", "device-identity", "update", "-n", "hub-a", "-d", "sensor-1", "--status", "disabled", "--status-reason", "retired")
+	if str(upd, "status") != "disabled" || str(upd, "statusReason") != "retired" || str(upd, "authentication.symmetricKey.primaryKey") != key {
+		t.Errorf("device-identity update: %v", upd)
+	}
+
 	// Delete everything again.
 	ce.ok(t, nil, "hub", "device-identity", "delete", "-n", "hub-a", "-d", "sensor-1")
 	ce.ok(t, nil, "dps", "enrollment-group", "delete", "--dps-name", "dps-a", "--enrollment-id", "grp1")
@@ -398,4 +454,56 @@ func (ce *cliEnv) hubOwnerKey(t *testing.T) string {
 	}
 	t.Fatal("no iothubowner key")
 	return ""
+}
+
+// provisionDevice runs the DPS register flow over MQTT over TLS with a
+// symmetric key and returns the final registrationState.
+func provisionDevice(t *testing.T, m *Main, idScope, regID, key string) map[string]any {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AddCert(m.CA.CACert())
+	res := idScope + "/registrations/" + regID
+	pw, err := sas.Sign(res, key, "registration", time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := mqtt.NewClientOptions().AddBroker("ssl://" + strings.TrimPrefix(m.mqttLns[0], "mqtts://")).SetClientID(regID).
+		SetUsername(res + "/api-version=2019-03-31").SetPassword(pw).
+		SetTLSConfig(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}).SetProtocolVersion(4).
+		SetAutoReconnect(false).SetCleanSession(true)
+	c := mqtt.NewClient(opts)
+	if tk := c.Connect(); !tk.WaitTimeout(10*time.Second) || tk.Error() != nil {
+		t.Fatalf("DPS connect: %v", tk.Error())
+	}
+	defer c.Disconnect(100)
+	resp := make(chan mqtt.Message, 4)
+	if tk := c.Subscribe("$dps/registrations/res/#", 1, func(_ mqtt.Client, msg mqtt.Message) { resp <- msg }); !tk.WaitTimeout(10*time.Second) || tk.Error() != nil {
+		t.Fatalf("DPS subscribe: %v", tk.Error())
+	}
+	call := func(topic, body string) (string, map[string]any) {
+		t.Helper()
+		c.Publish(topic, 1, false, body).WaitTimeout(10 * time.Second)
+		select {
+		case msg := <-resp:
+			var v map[string]any
+			_ = json.Unmarshal(msg.Payload(), &v)
+			return msg.Topic(), v
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no answer to %s", topic)
+			return "", nil
+		}
+	}
+	_, v := call("$dps/registrations/PUT/iotdps-register/?$rid=1", `{"registrationId":"`+regID+`"}`)
+	for i := 2; v["status"] == "assigning" && i < 50; i++ {
+		op, _ := v["operationId"].(string)
+		_, v = call(fmt.Sprintf("$dps/registrations/GET/iotdps-get-operationstatus/?$rid=%d&operationId=%s", i, op), " ")
+		if v["status"] == "assigning" {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if v["status"] != "assigned" {
+		t.Fatalf("provisioning ended %v", v)
+	}
+	state, _ := v["registrationState"].(map[string]any)
+	return state
 }
