@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -69,6 +70,9 @@ type Service struct {
 	log      *slog.Logger
 
 	keys *keyring
+	// hashing bounds concurrent argon2id runs: each takes 8 MiB, so a burst
+	// of sign-ins must queue rather than exhaust memory.
+	hashing chan struct{}
 
 	mu       sync.Mutex
 	tenantID string
@@ -106,6 +110,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.log = s.log.With("subsystem", "identity")
 	s.keys = newKeyring(s.store, s.now, s.ttl)
+	s.hashing = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 	return s, nil
 }
 
@@ -255,7 +260,7 @@ func (s *Service) newPasswordCredential(password string) (ferry.Credential, erro
 	if len(password) > maxPasswordLength {
 		return ferry.Credential{}, ferry.Errorf(ferry.EINVALID, "The password must have at most %d characters.", maxPasswordLength)
 	}
-	hash, err := HashPassword(password)
+	hash, err := s.hash(password)
 	if err != nil {
 		return ferry.Credential{}, err
 	}
@@ -373,7 +378,7 @@ func (s *Service) newSecret(expiresAt time.Time) (ferry.Credential, string, erro
 	if err != nil {
 		return ferry.Credential{}, "", err
 	}
-	hash, err := HashPassword(secret)
+	hash, err := s.hash(secret)
 	if err != nil {
 		return ferry.Credential{}, "", err
 	}
@@ -425,7 +430,7 @@ func (s *Service) authenticate(ctx context.Context, typ ferry.PrincipalType, nam
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
 	if err != nil || p.Type != typ || p.Disabled {
-		_, _ = CheckPassword(dummyHash, secret)
+		_, _ = s.check(ctx, dummyHash, secret)
 		return nil, errBadCredentials()
 	}
 	now := s.now()
@@ -433,7 +438,10 @@ func (s *Service) authenticate(ctx context.Context, typ ferry.PrincipalType, nam
 		if !c.ExpiresAt.IsZero() && !now.Before(c.ExpiresAt) {
 			continue
 		}
-		ok, err := CheckPassword(c.Hash, secret)
+		ok, err := s.check(ctx, c.Hash, secret)
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("authenticate: %w", ctx.Err())
+		}
 		if err != nil {
 			s.log.ErrorContext(ctx, "stored credential is malformed", "principal_id", p.ID, "credential_id", c.ID)
 			continue
@@ -443,7 +451,7 @@ func (s *Service) authenticate(ctx context.Context, typ ferry.PrincipalType, nam
 		}
 	}
 	if len(p.Credentials) == 0 {
-		_, _ = CheckPassword(dummyHash, secret)
+		_, _ = s.check(ctx, dummyHash, secret)
 	}
 	return nil, errBadCredentials()
 }
@@ -471,6 +479,65 @@ func validateName(name string) error {
 		return ferry.Errorf(ferry.EINVALID, "The name must have at most %d characters.", maxNameLength)
 	case strings.IndexFunc(name, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
 		return ferry.Errorf(ferry.EINVALID, "The name must not contain spaces or control characters.")
+	}
+	return nil
+}
+
+// hash runs HashPassword within the bound on concurrent hashing.
+func (s *Service) hash(secret string) (string, error) {
+	s.hashing <- struct{}{}
+	defer func() { <-s.hashing }()
+	return HashPassword(secret)
+}
+
+// check runs CheckPassword within the bound on concurrent hashing, giving
+// up when ctx ends while it waits.
+func (s *Service) check(ctx context.Context, hash, secret string) (bool, error) {
+	select {
+	case s.hashing <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-s.hashing }()
+	return CheckPassword(hash, secret)
+}
+
+// GetPrincipal returns a principal without credential hashes. Returns
+// ENOTFOUND if none.
+func (s *Service) GetPrincipal(ctx context.Context, id string) (*ferry.Principal, error) {
+	p, err := s.store.GetPrincipal(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get principal: %w", err)
+	}
+	return Redact(p), nil
+}
+
+// ListPrincipals returns a page of principals without credential hashes.
+func (s *Service) ListPrincipals(ctx context.Context, f ferry.PrincipalFilter) (ferry.Page[*ferry.Principal], error) {
+	page, err := s.store.ListPrincipals(ctx, f)
+	if err != nil {
+		return page, fmt.Errorf("list principals: %w", err)
+	}
+	for i, p := range page.Items {
+		page.Items[i] = Redact(p)
+	}
+	return page, nil
+}
+
+// SetDisabled disables or enables a principal. A disabled principal cannot
+// sign in, and its tokens stop working at once. Returns ENOTFOUND if none.
+func (s *Service) SetDisabled(ctx context.Context, id string, disabled bool) error {
+	p, err := s.store.GetPrincipal(ctx, id)
+	if err != nil {
+		return fmt.Errorf("set disabled: %w", err)
+	}
+	if p.Disabled == disabled {
+		return nil
+	}
+	p.Disabled = disabled
+	p.UpdatedAt = s.now().UTC()
+	if err := s.store.UpdatePrincipal(ctx, p); err != nil {
+		return fmt.Errorf("set disabled: %w", err)
 	}
 	return nil
 }

@@ -162,7 +162,8 @@ type keyring struct {
 	ttl   time.Duration
 
 	mu       sync.Mutex
-	loadedAt time.Time
+	loadedAt time.Time             // by now
+	missAt   time.Time             // by the real clock: last reread for an unknown kid
 	active   *loadedKey            // newest unretired key; nil if none
 	verify   map[string]*loadedKey // every key that still verifies
 	ordered  []*loadedKey          // verify, newest first
@@ -327,8 +328,17 @@ func (k *keyring) signer(ctx context.Context) (jose.Signer, error) {
 func (k *keyring) verificationKey(ctx context.Context, kid string) (*ecdsa.PublicKey, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.stale() {
+		if err := k.refresh(ctx); err != nil {
+			return nil, fmt.Errorf("verify token: %w", err)
+		}
+	}
 	lk := k.verify[kid]
-	if k.stale() || (lk == nil && k.now().Sub(k.loadedAt) > keyRefreshMinGap) {
+	// An unknown kid may be a key just made on another node. Reread for it,
+	// but only so often (by the real clock), so that made-up kids cannot
+	// turn every request into a store query.
+	if lk == nil && time.Since(k.missAt) > keyRefreshMinGap {
+		k.missAt = time.Now()
 		if err := k.refresh(ctx); err != nil {
 			return nil, fmt.Errorf("verify token: %w", err)
 		}

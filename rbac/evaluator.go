@@ -49,12 +49,26 @@ func compilePatterns(ps []string) []pattern {
 type role struct {
 	def   *ferry.RoleDefinition
 	perms []compiledPermission
+	// known caches the answer for every action of the operation table,
+	// keyed by the action as the table spells it, so that the usual check
+	// is one map lookup; other spellings take the pattern path.
+	known map[string]answer
 }
+
+// answer is a cached permits result for an action of the given kind.
+type answer struct{ ok, data bool }
 
 // permits reports whether some permission block of the role grants the
 // action. NotActions subtract only from the Actions of their own block, as
 // in Azure: another block (or another role) may still grant the action.
 func (r *role) permits(action string, data bool) bool {
+	if a, hit := r.known[action]; hit && a.data == data {
+		return a.ok
+	}
+	return r.match(action, data)
+}
+
+func (r *role) match(action string, data bool) bool {
 	for i := range r.perms {
 		if r.perms[i].permits(action, data) {
 			return true
@@ -73,6 +87,11 @@ func compileRole(d *ferry.RoleDefinition) *role {
 			notDataActions: compilePatterns(p.NotDataActions),
 		})
 	}
+	r.known = make(map[string]answer, len(operations))
+	for i := range operations {
+		o := &operations[i]
+		r.known[o.Action] = answer{ok: r.match(o.Action, o.DataAction), data: o.DataAction}
+	}
 	return r
 }
 
@@ -81,6 +100,31 @@ type grant struct {
 	a     *ferry.RoleAssignment
 	r     *role
 	scope string // the assignment scope without a trailing slash
+	lower string // scope with ASCII letters lower-cased
+	ascii bool   // scope is all ASCII, so lower is a full case fold
+}
+
+// covers reports whether the grant's scope contains resourceID, as
+// ferry.ScopeContains does. It compares from the end: scopes share long
+// prefixes ("/subscriptions/s/resourceGroups/"), so a grant for another
+// resource is rejected after a few bytes.
+func (g *grant) covers(resourceID string) bool {
+	if !g.ascii {
+		return ferry.ScopeContains(g.scope, resourceID)
+	}
+	n := len(g.lower)
+	if n == 0 {
+		return true
+	}
+	if len(resourceID) < n || (len(resourceID) > n && resourceID[n] != '/') {
+		return false
+	}
+	for i := n - 1; i >= 0; i-- {
+		if c := resourceID[i]; c != g.lower[i] && lowerASCII(c) != g.lower[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Evaluator answers authorization questions over a fixed set of role
@@ -112,7 +156,8 @@ func NewEvaluator(defs []ferry.RoleDefinition, assignments []ferry.RoleAssignmen
 			continue
 		}
 		k := strings.ToLower(a.PrincipalID)
-		e.byPrincipal[k] = append(e.byPrincipal[k], grant{a: &a, r: r, scope: strings.TrimRight(a.Scope, "/")})
+		scope := strings.TrimRight(a.Scope, "/")
+		e.byPrincipal[k] = append(e.byPrincipal[k], grant{a: &a, r: r, scope: scope, lower: lowerASCIIString(scope), ascii: isASCII(scope)})
 	}
 	for k, gs := range e.byPrincipal {
 		// Broadest scope first: a subscription-wide grant answers before the
@@ -139,7 +184,7 @@ func (e *Evaluator) find(principalID, action, scope string, data bool) *grant {
 	gs := e.grants(principalID)
 	for i := range gs {
 		g := &gs[i]
-		if ferry.ScopeContains(g.scope, scope) && g.r.permits(action, data) {
+		if g.covers(scope) && g.r.permits(action, data) {
 			return g
 		}
 	}
@@ -177,7 +222,7 @@ func (e *Evaluator) Explain(principalID, action, scope string, data bool) Decisi
 	if g == nil {
 		n := 0
 		for _, x := range e.grants(principalID) {
-			if ferry.ScopeContains(x.scope, scope) {
+			if x.covers(scope) {
 				n++
 			}
 		}
@@ -199,7 +244,7 @@ func (e *Evaluator) EffectivePermissions(principalID, scope string) []ferry.Perm
 	var out []ferry.Permission
 	seen := map[*role]bool{}
 	for _, g := range e.grants(principalID) {
-		if seen[g.r] || !ferry.ScopeContains(g.scope, scope) {
+		if seen[g.r] || !g.covers(scope) {
 			continue
 		}
 		seen[g.r] = true
@@ -226,4 +271,21 @@ func (e *Evaluator) RoleDefinition(id string) *ferry.RoleDefinition {
 		return r.def
 	}
 	return nil
+}
+
+func lowerASCIIString(s string) string {
+	b := []byte(s)
+	for i := range b {
+		b[i] = lowerASCII(b[i])
+	}
+	return string(b)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

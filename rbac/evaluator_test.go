@@ -2,6 +2,7 @@ package rbac_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/ferry-iot/ferry"
@@ -401,5 +402,30 @@ func BenchmarkAllowed(b *testing.B) {
 				e.Allowed(p, c.action, target)
 			}
 		})
+	}
+}
+
+// TestCacheAgreesWithPatterns checks that the per-role answers cached for
+// the operation table equal what the patterns say for another spelling of
+// the same action (which misses the cache).
+func TestCacheAgreesWithPatterns(t *testing.T) {
+	var as []ferry.RoleAssignment
+	for _, d := range rbac.BuiltInRoles() {
+		as = append(as, assign(d.ID, d.ID, d.ID, "/"))
+	}
+	e := rbac.NewEvaluator(rbac.BuiltInRoles(), as)
+	for _, d := range rbac.BuiltInRoles() {
+		for _, o := range rbac.Operations() {
+			upper := strings.ToUpper(o.Action)
+			if o.DataAction {
+				if e.DataAllowed(d.ID, o.Action, device) != e.DataAllowed(d.ID, upper, device) {
+					t.Errorf("%s on %s: cache and patterns disagree", d.Name, o.Action)
+				}
+				continue
+			}
+			if e.Allowed(d.ID, o.Action, device) != e.Allowed(d.ID, upper, device) {
+				t.Errorf("%s on %s: cache and patterns disagree", d.Name, o.Action)
+			}
+		}
 	}
 }

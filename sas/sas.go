@@ -86,10 +86,14 @@ func (t Token) expiryString() string {
 // where enc escapes every byte but A-Z a-z 0-9 - _ . ~ with upper-case hex
 // (Python's quote(s, safe="") and Node's encodeUriComponentStrict agree).
 // The HMAC covers the encoded URI, a newline and the expiry.
-// Returns EINVALID for an empty resource or a key that is not base64.
+// Returns EINVALID for an empty resource, an expiry before 1970 or a key
+// that is not base64.
 func Sign(resourceURI, keyBase64, keyName string, expiry time.Time) (string, error) {
 	if resourceURI == "" {
 		return "", ferry.Errorf(ferry.EINVALID, "The resource URI of a shared access signature is required.")
+	}
+	if expiry.Unix() < 0 {
+		return "", ferry.Errorf(ferry.EINVALID, "The expiry of a shared access signature must be after 1970.")
 	}
 	key, err := decodeKey(keyBase64)
 	if err != nil {

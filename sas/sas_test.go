@@ -80,6 +80,11 @@ func TestSign(t *testing.T) {
 			t.Fatalf("err = %v, want EINVALID", err)
 		}
 	})
+	t.Run("ErrExpiryBeforeEpoch", func(t *testing.T) {
+		if _, err := sas.Sign(dpsURI, deviceKey, "", time.Unix(-1, 0)); !ferry.IsCode(err, ferry.EINVALID) {
+			t.Fatalf("err = %v, want EINVALID", err)
+		}
+	})
 	t.Run("ErrBadKey", func(t *testing.T) {
 		if _, err := sas.Sign(dpsURI, "%%%", "", time.Unix(1, 0)); !ferry.IsCode(err, ferry.EINVALID) {
 			t.Fatalf("err = %v, want EINVALID", err)
