@@ -62,6 +62,7 @@ func TestLimits(t *testing.T) {
 			eventually(t, "offline", func() bool { return !e.hubs.Connected(e.hub.ID, "d1") })
 		})
 		t.Run("shed load with CONNACK 3", func(t *testing.T) {
+			eventually(t, "earlier sessions gone", func() bool { return e.gw.Connections() == 0 })
 			e.connect("d1", key)
 			e.connect("d2", key2)
 			eventually(t, "two sessions", func() bool { return e.gw.Connections() == 2 })
