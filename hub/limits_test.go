@@ -146,9 +146,11 @@ func TestDeviceOnTwoHubs(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
 		ctx := context.Background()
 		e := newEnvWith(t, s, mqttgw.Config{}, "127.0.0.2:0")
-		if _, err := net.Dial("tcp", e.addr); err != nil {
+		probe, err := net.Dial("tcp", e.addr)
+		if err != nil {
 			t.Skipf("127.0.0.2 is not usable here: %v", err)
 		}
+		probe.Close()
 		other := &ferry.Hub{ID: ferry.NewUUID(), Name: "hub-ip", HostName: "127.0.0.2", Policies: ferry.DefaultHubPolicies(), CreatedAt: time.Now()}
 		if err := s.CreateHub(ctx, other); err != nil {
 			t.Fatal(err)

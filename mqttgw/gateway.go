@@ -131,6 +131,7 @@ type Gateway struct {
 	srv   *mqtt.Server
 	conns sync.Map // net.Conn -> *gwConn
 	codes sync.Map // net.Conn -> byte: CONNACK code override for a refused connection
+	raw   sync.Map // net.Conn -> struct{}: every open connection, closed by Close
 
 	mu     sync.Mutex
 	lns    []net.Listener
@@ -244,6 +245,15 @@ func (g *Gateway) Serve(ln net.Listener) error {
 
 // handle runs one connection until it ends.
 func (g *Gateway) handle(c net.Conn, listener string) {
+	g.raw.Store(c, struct{}{})
+	defer g.raw.Delete(c)
+	g.mu.Lock()
+	closed := g.closed
+	g.mu.Unlock()
+	if closed {
+		_ = c.Close()
+		return
+	}
 	_ = c.SetDeadline(time.Now().Add(g.cfg.ConnectTimeout))
 	if tc, ok := c.(*tls.Conn); ok {
 		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ConnectTimeout)
@@ -281,6 +291,10 @@ func (g *Gateway) Close() error {
 	for _, cl := range g.srv.Clients.GetAll() {
 		cl.Stop(errors.New("server closing"))
 	}
+	g.raw.Range(func(k, _ any) bool {
+		_ = k.(net.Conn).Close()
+		return true
+	})
 	g.wg.Wait()
 	return g.srv.Close()
 }
