@@ -66,9 +66,9 @@ func TestTelemetry(t *testing.T) {
 			d, err := s.GetDeviceIdentity(context.Background(), e.hub.ID, "d1")
 			return err == nil && d.ConnectionState == ferry.Disconnected
 		})
-		if len(e.eventsOf(ferry.TypeConnected)) != 1 || len(e.eventsOf(ferry.TypeDisconnected)) != 1 {
-			t.Errorf("lifecycle events: %d connected, %d disconnected", len(e.eventsOf(ferry.TypeConnected)), len(e.eventsOf(ferry.TypeDisconnected)))
-		}
+		eventually(t, "connected and disconnected events", func() bool {
+			return len(e.eventsOf(ferry.TypeConnected)) == 1 && len(e.eventsOf(ferry.TypeDisconnected)) == 1
+		})
 	})
 }
 

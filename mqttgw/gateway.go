@@ -124,6 +124,10 @@ const (
 	ConnackNotAuthorized     = 5
 )
 
+// MaxKeepAlive is the largest keep-alive (seconds) the gateway honours; a
+// device asking for 0 (none) or more gets this one.
+const MaxKeepAlive = 1177
+
 // Gateway is the MQTT endpoint.
 type Gateway struct {
 	cfg   Config
@@ -437,6 +441,11 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	}
 	gc.sess = sess
 	cl.ID = sess.Key()
+	if cl.State.Keepalive == 0 || cl.State.Keepalive > MaxKeepAlive {
+		// IoT Hub drops a silent connection after at most 1,767 s, whatever
+		// keep-alive the device asked for (1.5 × 1,177 s).
+		cl.State.Keepalive = MaxKeepAlive
+	}
 	cl.Properties.Clean = true // sessions live in the store, not in the broker
 	cl.Properties.Will = mqtt.Will{}
 	g.conns.Store(cl.Net.Conn, gc)
