@@ -363,14 +363,17 @@ func enrollmentOut(e *ferry.IndividualEnrollment, reg *ferry.RegistrationRecord,
 	return out
 }
 
-// validEnrollmentID applies DPS's rule for registration and group IDs:
-// lower-case-insensitive alphanumerics and - . _ :, at most 128 characters.
+// validEnrollmentID applies the rule the device side (package
+// provisioning) applies to registration IDs, to group IDs as well: up to 128
+// letters, digits, '.', '_' and '-', not starting or ending with a special
+// character. An enrollment the device side would refuse is refused here.
 func validEnrollmentID(id string) error {
 	if id == "" || len(id) > 128 {
 		return ferry.Errorf(ferry.EINVALID, "An ID has 1 to 128 characters.")
 	}
-	for _, c := range []byte(id) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._:", c) >= 0) {
+	for i, c := range []byte(id) {
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && !(strings.IndexByte("-._", c) >= 0 && i > 0 && i < len(id)-1) {
 			return ferry.Errorf(ferry.EINVALID, "The ID %q holds a character DPS does not allow.", id)
 		}
 	}

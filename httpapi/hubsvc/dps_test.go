@@ -138,7 +138,9 @@ func TestEnrollmentGroups(t *testing.T) {
 			})
 		}
 		t.Run("BadID", func(t *testing.T) {
-			wantDPSError(t, e.dpsOwner("PUT", "/enrollmentGroups/a%20b", map[string]any{"attestation": map[string]any{"type": "symmetricKey"}}), 400, 400004)
+			for _, id := range []string{"a%20b", "-lead", "trail.", "a:b"} {
+				wantDPSError(t, e.dpsOwner("PUT", "/enrollmentGroups/"+id, map[string]any{"attestation": map[string]any{"type": "symmetricKey"}}), 400, 400004)
+			}
 		})
 		t.Run("QueryAndPaging", func(t *testing.T) {
 			var all []map[string]any

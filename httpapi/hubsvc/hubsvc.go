@@ -103,8 +103,40 @@ type server struct {
 	now func() time.Time
 }
 
+// Handler serves both service APIs.
+type Handler struct {
+	s   *server
+	mux *http.ServeMux
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// ServesHost reports whether a request for host (a Host header, with or
+// without a port) addresses a hub or a provisioning service, so that a
+// listener shared with other surfaces can send it here.
+func (h *Handler) ServesHost(ctx context.Context, host string) (bool, error) {
+	r := &http.Request{Host: host}
+	name := requestHost(r)
+	_, err := h.s.cfg.Store.GetHubByHost(ctx, name)
+	if ferry.IsCode(err, ferry.ENOTFOUND) && name != strings.ToLower(host) {
+		_, err = h.s.cfg.Store.GetHubByHost(ctx, host)
+	}
+	if err == nil {
+		return true, nil
+	}
+	if !ferry.IsCode(err, ferry.ENOTFOUND) {
+		return false, fmt.Errorf("resolve hub: %w", err)
+	}
+	_, err = h.s.serviceByHost(ctx, name)
+	if ferry.IsCode(err, ferry.ENOTFOUND) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // New returns the handler of both service APIs.
-func New(cfg Config) http.Handler {
+func New(cfg Config) *Handler {
 	s := &server{cfg: cfg, log: cfg.Logger, now: cfg.Now}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -120,6 +152,7 @@ func New(cfg Config) http.Handler {
 	hub("GET /devices/{id}", OpRegistryRead, s.getDevice)
 	hub("DELETE /devices/{id}", OpRegistryWrite, s.deleteDevice)
 	hub("GET /devices", OpRegistryRead, s.listDevices)
+	hub("GET /devices/{$}", OpRegistryRead, s.listDevices) // the Node SDK lists with a trailing slash
 	hub("POST /devices/query", OpRegistryRead, s.queryDevices)
 	hub("POST /devices/{id}/messages/deviceBound", OpSendC2D, s.sendC2D)
 	hub("GET /twins/{id}", OpTwinRead, s.getTwin)
@@ -149,7 +182,7 @@ func New(cfg Config) http.Handler {
 	dps("GET /registrations/{id}", OpRegistrationRead, s.getRegistration)
 	dps("DELETE /registrations/{id}", OpRegistrationWrite, s.deleteRegistration)
 	dps("POST /registrations/{id}/query", OpRegistrationRead, s.queryRegistrations)
-	return mux
+	return &Handler{s: s, mux: mux}
 }
 
 type hubHandler func(w http.ResponseWriter, r *http.Request, h *ferry.Hub) error

@@ -2,6 +2,7 @@ package hubsvc_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -198,6 +199,13 @@ func TestC2D(t *testing.T) {
 		})
 		t.Run("TooLarge", func(t *testing.T) {
 			wantStatus(t, send("d1", strings.Repeat("x", 64*1024+1)), 413)
+		})
+		t.Run("QueueFull", func(t *testing.T) {
+			e.createDevice("offline")
+			for i := range ferry.MaxPendingC2D {
+				wantStatus(t, send("offline", fmt.Sprint(i)), 204)
+			}
+			wantHubError(t, send("offline", "one too many"), 403, "DeviceMaximumQueueDepthExceeded")
 		})
 		t.Run("RegistryReadCannotSend", func(t *testing.T) {
 			wantStatus(t, e.do("POST", hostA, "/devices/d1/messages/deviceBound", e.hubToken(e.hubA, "registryRead"), "x"), 401)
