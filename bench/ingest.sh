@@ -14,20 +14,25 @@ MOSQ_TLS=${MOSQ_TLS:-28885}
 MOSQ_PLAIN=${MOSQ_PLAIN:-28886}
 start_ferry
 lg -n "$n" -c 32 create | summary "create $n identities"
-cat >"$BENCH_TMP/mosquitto.conf" <<CONF
+# Mosquitto drops to its own user when started as root: give it copies it
+# can read (a throwaway benchmark key).
+MQ="$BENCH_TMP/mosquitto"
+mkdir -p "$MQ" && cp "$BENCH_TMP"/data/pki/{ca.crt,server.crt,server.key} "$MQ"/ && chmod 755 "$BENCH_TMP" "$MQ" && chmod 644 "$MQ"/*
+cat >"$MQ/mosquitto.conf" <<CONF
 per_listener_settings false
 allow_anonymous true
 max_keepalive 65535
 listener $MOSQ_TLS 127.0.0.1
-cafile $BENCH_TMP/data/pki/ca.crt
-certfile $BENCH_TMP/data/pki/server.crt
-keyfile $BENCH_TMP/data/pki/server.key
+cafile $MQ/ca.crt
+certfile $MQ/server.crt
+keyfile $MQ/server.key
 listener $MOSQ_PLAIN 127.0.0.1
 CONF
-mosquitto -c "$BENCH_TMP/mosquitto.conf" >"$BENCH_TMP/mosquitto.log" 2>&1 &
+mosquitto -c "$MQ/mosquitto.conf" >"$MQ/mosquitto.log" 2>&1 &
 MOSQ_PID=$!
 trap 'kill $MOSQ_PID 2>/dev/null || true; cleanup' EXIT
 sleep 0.5
+kill -0 "$MOSQ_PID" 2>/dev/null || { cat "$MQ/mosquitto.log" >&2; exit 1; }
 echo "command: loadgen -n $n -c 64 --duration ${secs}s [--target mqtt] [--tls=false] --mqtt ADDR telemetry"
 lg -n "$n" -c 64 --duration "${secs}s" telemetry | summary "Ferry, TLS"
 lg -n "$n" -c 64 --duration "${secs}s" --target mqtt --mqtt "127.0.0.1:$MOSQ_TLS" telemetry | summary "Mosquitto $(mosquitto -h | head -1 | cut -d' ' -f3), TLS"
