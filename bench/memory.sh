@@ -20,7 +20,9 @@ echo "baseline: RSS $((base / 1024)) MiB, $(metrics)"
 hold() {
   local n=$1 procs=$2
   echo "command: loadgen -n $n --procs $procs -c 64 --hold 10m idle"
-  lg -n "$n" --procs "$procs" -c 64 --hold 10m idle >"$BENCH_TMP/idle.out" &
+  # exec, so that $! is the load generator itself and kill reaches it
+  (exec "$BENCH_TMP/loadgen" --https "https://127.0.0.1:$HTTPS_PORT" --ca "$BENCH_TMP/data/pki/ca.crt" \
+    --mqtt "127.0.0.1:$MQTT_PORT" -n "$n" --procs "$procs" -c 64 --hold 10m idle >"$BENCH_TMP/idle.out") &
   local pid=$!
   until grep -q '"ready"' "$BENCH_TMP/idle.out" 2>/dev/null; do
     kill -0 "$pid" 2>/dev/null || { echo "loadgen exited" >&2; exit 1; }
