@@ -10,11 +10,11 @@ n=${1:-6000}
 start_ferry
 lg -n "$n" -c 32 create | summary "create $n identities (PUT /devices, 32 parallel)"
 echo "command: loadgen -n $n --procs 2 -c 64 --reconnect connect"
-lg -n "$n" --procs 2 -c 64 --reconnect connect | summary "hub CONNECT, default key exchange offer"
-lg -n "$n" --procs 2 -c 64 --curve p256 connect | summary "hub CONNECT, P-256 only"
+measured "hub CONNECT, default key exchange offer" "$FERRY_PID" -n "$n" --procs 2 -c 64 --reconnect connect
+measured "hub CONNECT, P-256 only" "$FERRY_PID" -n "$n" --procs 2 -c 64 --curve p256 connect
 dn=$((n / 3))
 echo "command: loadgen -n $dn --offset 1000000 --procs 2 -c 1000 --dps --id-scope SCOPE connect"
-lg -n "$dn" --offset 1000000 --procs 2 -c 1000 --dps --id-scope "$ID_SCOPE" connect | summary "DPS register (wait retry-after 1 s) + hub CONNECT"
+measured "DPS register (wait retry-after 1 s) + hub CONNECT" "$FERRY_PID" -n "$dn" --offset 1000000 --procs 2 -c 1000 --dps --id-scope "$ID_SCOPE" connect
 echo "command: loadgen -n $dn --offset 2000000 --procs 2 -c 64 --dps --honor-retry-after=false --id-scope SCOPE connect"
-lg -n "$dn" --offset 2000000 --procs 2 -c 64 --dps --honor-retry-after=false --id-scope "$ID_SCOPE" connect | summary "DPS register (poll at once) + hub CONNECT"
+measured "DPS register (poll at once) + hub CONNECT" "$FERRY_PID" -n "$dn" --offset 2000000 --procs 2 -c 64 --dps --honor-retry-after=false --id-scope "$ID_SCOPE" connect
 machine

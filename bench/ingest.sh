@@ -34,9 +34,9 @@ trap 'kill $MOSQ_PID 2>/dev/null || true; cleanup' EXIT
 sleep 0.5
 kill -0 "$MOSQ_PID" 2>/dev/null || { cat "$MQ/mosquitto.log" >&2; exit 1; }
 echo "command: loadgen -n $n -c 64 --duration ${secs}s [--target mqtt] [--tls=false] --mqtt ADDR telemetry"
-lg -n "$n" -c 64 --duration "${secs}s" telemetry | summary "Ferry, TLS"
-lg -n "$n" -c 64 --duration "${secs}s" --target mqtt --mqtt "127.0.0.1:$MOSQ_TLS" telemetry | summary "Mosquitto $(mosquitto -h | head -1 | cut -d' ' -f3), TLS"
-lg -n "$n" -c 64 --duration "${secs}s" --tls=false --mqtt "127.0.0.1:$MQTT_PLAIN_PORT" telemetry | summary "Ferry, plain TCP"
-lg -n "$n" -c 64 --duration "${secs}s" --tls=false --target mqtt --mqtt "127.0.0.1:$MOSQ_PLAIN" telemetry | summary "Mosquitto, plain TCP"
+measured "Ferry, TLS" "$FERRY_PID" -n "$n" -c 64 --duration "${secs}s" telemetry
+measured "Mosquitto $(mosquitto -h | head -1 | cut -d' ' -f3), TLS" "$MOSQ_PID" -n "$n" -c 64 --duration "${secs}s" --target mqtt --mqtt "127.0.0.1:$MOSQ_TLS" telemetry
+measured "Ferry, plain TCP" "$FERRY_PID" -n "$n" -c 64 --duration "${secs}s" --tls=false --mqtt "127.0.0.1:$MQTT_PLAIN_PORT" telemetry
+measured "Mosquitto, plain TCP" "$MOSQ_PID" -n "$n" -c 64 --duration "${secs}s" --tls=false --target mqtt --mqtt "127.0.0.1:$MOSQ_PLAIN" telemetry
 echo "Ferry export files: $(find "$BENCH_TMP/data/export" -type f | wc -l), $(du -sh "$BENCH_TMP/data/export" | cut -f1)"
 machine

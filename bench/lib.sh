@@ -50,3 +50,23 @@ machine() {
 
 # summary prints the interesting fields of a loadgen result line.
 summary() { python3 bench/summary.py "$1"; }
+
+# cpu_ms prints a process's user+system CPU time in milliseconds.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{printf "%d", ($14 + $15) * 1000 / hz}' "/proc/$1/stat"; }
+
+# measured runs the load generator (flags, then MODE) and prints its summary
+# labelled $1, plus the CPU time process $2 spent per acknowledged item.
+measured() {
+  local label=$1 pid=$2
+  shift 2
+  local c0 c1 out
+  c0=$(cpu_ms "$pid")
+  out=$(lg "$@")
+  c1=$(cpu_ms "$pid")
+  echo "$out" | summary "$label"
+  local ok
+  ok=$(echo "$out" | python3 -c 'import json,sys; r=[json.loads(l) for l in sys.stdin if l.startswith("{")][-1]; print(r["ok"] + (r.get("reconnect") or {}).get("ok", 0))')
+  if [ "$ok" -gt 0 ]; then
+    echo "  server CPU: $((c1 - c0)) ms for $ok, $(((c1 - c0) * 1000 / ok)) µs each"
+  fi
+}

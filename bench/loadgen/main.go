@@ -262,7 +262,7 @@ func runProcs(ctx context.Context, o *options, out io.Writer) error {
 	wg.Wait()
 	var errs []error
 	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
+		if err := cmd.Wait(); err != nil && ctx.Err() == nil {
 			errs = append(errs, fmt.Errorf("worker %d: %w", i, err))
 		}
 	}
