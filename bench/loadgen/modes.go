@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -257,17 +258,23 @@ func connectMode(ctx context.Context, o *options) (*result, error) {
 }
 
 // connectAll opens every device's hub session, with onPub for device i.
-func connectAll(ctx context.Context, o *options, d *dialer, res *result, onPub func(i int, c **client) func(string, []byte)) []*client {
+// The callback's pointer is set once the session is up, so a PUBLISH
+// that arrives before that finds it nil.
+func connectAll(ctx context.Context, o *options, d *dialer, res *result, onPub func(i int, c *atomic.Pointer[client]) func(string, []byte)) []*client {
 	clients := make([]*client, o.n)
 	forEach(ctx, o, res, func(i int) error {
-		var cb func(string, []byte)
+		var (
+			cb   func(string, []byte)
+			self atomic.Pointer[client]
+		)
 		if onPub != nil {
-			cb = onPub(i, &clients[i-o.offset])
+			cb = onPub(i, &self)
 		}
 		c, _, err := d.connectHub(ctx, o.deviceID(i), o.hubHost, nil, cb)
 		if err != nil {
 			return err
 		}
+		self.Store(c)
 		clients[i-o.offset] = c
 		return nil
 	})
@@ -392,14 +399,15 @@ func method(ctx context.Context, o *options) (*result, error) {
 		return nil, err
 	}
 	conn := newResult(o)
-	clients := connectAll(ctx, o, d, conn, func(i int, c **client) func(string, []byte) {
+	clients := connectAll(ctx, o, d, conn, func(i int, self *atomic.Pointer[client]) func(string, []byte) {
 		return func(topic string, payload []byte) {
 			// $iothub/methods/POST/{name}/?$rid={rid}
 			j := strings.Index(topic, "$rid=")
-			if j < 0 || *c == nil {
+			c := self.Load()
+			if j < 0 || c == nil {
 				return
 			}
-			go (*c).Publish("$iothub/methods/res/200/?$rid="+topic[j+5:], 0, []byte(`{"ok":true}`), o.timeout)
+			go c.Publish("$iothub/methods/res/200/?$rid="+topic[j+5:], 0, []byte(`{"ok":true}`), o.timeout)
 		}
 	})
 	defer closeAll(clients)
