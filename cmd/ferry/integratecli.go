@@ -144,6 +144,14 @@ func (ic *integrateCLI) run(ctx context.Context, a integrateArgs) error {
 	if err != nil {
 		return err
 	}
+	// Read the decisions before anything is sent: a bad file changes
+	// nothing and is a usage error.
+	var ds []decision
+	if a.decisions != "" && !a.dryRun {
+		if ds, err = ic.readDecisions(ctx, a.decisions, sub); err != nil {
+			return err
+		}
+	}
 	rgPath := "/subscriptions/" + url.PathEscape(sub) + "/resourceGroups/" + url.PathEscape(rg) + "/providers/Ferry.Migration/"
 	body := map[string]any{"tenantId": tenantID, "catalogName": a.catalogName}
 	var p proposal
@@ -157,15 +165,16 @@ func (ic *integrateCLI) run(ctx context.Context, a integrateArgs) error {
 		return render(ic.e.stdout, ic.format, p, nil)
 	}
 
-	var ds []decision
-	if a.decisions != "" {
-		if ds, err = ic.readDecisions(ctx, a.decisions, sub, &p); err != nil {
-			return err
-		}
+	proposed := map[string]string{}
+	for _, x := range p.Assignments {
+		proposed[strings.ToLower(x.PrincipalID)] = x.RoleName
 	}
 	given := map[string]bool{}
-	for _, d := range ds {
+	for i, d := range ds {
 		given[strings.ToLower(d.PrincipalID)] = true
+		if d.Decision != "Change" {
+			ds[i].roleName = proposed[strings.ToLower(d.PrincipalID)]
+		}
 	}
 	var open []proposedAssignment
 	for _, x := range p.Assignments {
@@ -365,7 +374,7 @@ func (ic *integrateCLI) confirm(p *proposal, ds []decision) error {
 
 // readDecisions reads --decisions: a file, or stdin for "-". A
 // roleDefinitionId may also be a role name.
-func (ic *integrateCLI) readDecisions(ctx context.Context, arg, sub string, p *proposal) ([]decision, error) {
+func (ic *integrateCLI) readDecisions(ctx context.Context, arg, sub string) ([]decision, error) {
 	var b []byte
 	var err error
 	if arg == "-" {
@@ -384,20 +393,20 @@ func (ic *integrateCLI) readDecisions(ctx context.Context, arg, sub string, p *p
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return nil, usagef("--decisions: want a JSON array of {principalId, decision, roleDefinitionId}: %v", err)
 	}
-	proposed := map[string]string{}
-	for _, x := range p.Assignments {
-		proposed[strings.ToLower(x.PrincipalID)] = x.RoleName
-	}
 	scope := "/subscriptions/" + url.PathEscape(sub)
 	var ds []decision
 	for i, r := range raw {
 		if r.PrincipalID == "" {
 			return nil, usagef("--decisions: item %d has no principalId", i)
 		}
-		d := decision{PrincipalID: r.PrincipalID, Decision: r.Decision, roleName: proposed[strings.ToLower(r.PrincipalID)]}
-		switch strings.ToLower(r.Decision) {
-		case "accept", "reject":
-		case "change":
+		v, err := enumArg("decisions", r.Decision, "Accept", "Change", "Reject")
+		if err != nil || v == "" {
+			return nil, usagef("--decisions: item %d has decision %q: use Accept, Change or Reject", i, r.Decision)
+		}
+		d := decision{PrincipalID: r.PrincipalID, Decision: v}
+		switch v {
+		case "Accept", "Reject":
+		case "Change":
 			if r.RoleDefinitionID == "" {
 				return nil, usagef("--decisions: item %d changes the role of %s but names no roleDefinitionId", i, r.PrincipalID)
 			}
@@ -407,8 +416,6 @@ func (ic *integrateCLI) readDecisions(ctx context.Context, arg, sub string, p *p
 			}
 			d.RoleDefinitionID = scope + "/providers/Microsoft.Authorization/roleDefinitions/" + id
 			d.roleName = r.RoleDefinitionID
-		default:
-			return nil, usagef("--decisions: item %d has decision %q: use Accept, Change or Reject", i, r.Decision)
 		}
 		ds = append(ds, d)
 	}
