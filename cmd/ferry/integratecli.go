@@ -261,7 +261,7 @@ func writeProposal(w io.Writer, p *proposal) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tPrincipal\tName\tLegacy roles\tProposed role")
 	for i, x := range p.Assignments {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", i+1, x.PrincipalID, x.PrincipalName, strings.Join(x.LegacyRoles, ", "), x.RoleName)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", i+1, x.PrincipalID, displayName(x), strings.Join(x.LegacyRoles, ", "), x.RoleName)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -276,6 +276,14 @@ func writeProposal(w io.Writer, p *proposal) error {
 	}
 	_, err := fmt.Fprintln(w)
 	return err
+}
+
+// displayName is the principal's name when it says more than its ID.
+func displayName(x proposedAssignment) string {
+	if strings.EqualFold(x.PrincipalName, x.PrincipalID) {
+		return ""
+	}
+	return x.PrincipalName
 }
 
 // readLine reads one answer; io.EOF ends the review.
@@ -296,8 +304,8 @@ func (ic *integrateCLI) review(ctx context.Context, sub string, open []proposedA
 	var ds []decision
 	for i, x := range open {
 		who := x.PrincipalID
-		if x.PrincipalName != "" {
-			who = x.PrincipalName + " (" + x.PrincipalID + ")"
+		if n := displayName(x); n != "" {
+			who = n + " (" + x.PrincipalID + ")"
 		}
 		for {
 			fmt.Fprintf(w, "[%d/%d] %s, legacy %s -> %s: [a]ccept, [c]hange, [r]eject? ", i+1, len(open), who,
