@@ -36,6 +36,7 @@ func newLegacyCommand(e *env) *cobra.Command {
 	lc := &legacyCLI{sphereCLI{e: e, format: &format}}
 	root.AddCommand(lc.tenantCommand(), lc.productCommand(), lc.deviceGroupCommand(), lc.deviceCommand(),
 		lc.imageCommand(), lc.roleCommand(), lc.caCertificateCommand())
+	lc.addShutdownCommands(root)
 	wrapErrors(root, legacyError)
 	return root
 }
