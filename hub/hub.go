@@ -60,11 +60,6 @@ type Service struct {
 
 	stop chan struct{}
 	done chan struct{}
-
-	lcMu     sync.RWMutex
-	lc       chan ferry.Event // lifecycle events for the writer
-	lcClosed bool
-	lcDone   chan struct{}
 }
 
 var (
@@ -89,9 +84,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now,
 		sessions: map[key]*session{}, hubs: map[string]*ferry.Hub{}, updates: map[string]map[string]ferry.ConnectionUpdate{},
 		stop: make(chan struct{}), done: make(chan struct{})}
-	s.lc, s.lcDone = make(chan ferry.Event, 8192), make(chan struct{})
 	go s.flusher()
-	go s.lifecycleWriter()
 	return s, nil
 }
 
@@ -105,11 +98,6 @@ func (s *Service) Close() error {
 	}
 	close(s.stop)
 	<-s.done
-	s.lcMu.Lock()
-	s.lcClosed = true
-	close(s.lc)
-	s.lcMu.Unlock()
-	<-s.lcDone
 	return s.Flush(context.Background())
 }
 
@@ -188,43 +176,15 @@ func (s *Service) emit(ctx context.Context, durable bool, evs ...ferry.Event) er
 	return nil
 }
 
-// lifecycle queues a non-telemetry event for the writer, which stores
-// events durably in batches and then publishes them, in order. The
-// connection path does not wait for the disk.
+// lifecycle emits a non-telemetry event durably, logging a failure: the
+// connection it describes goes on either way.
 func (s *Service) lifecycle(hub *ferry.Hub, deviceID, modelID, source, typ string, data []byte) {
 	ev := ferry.Event{ID: ferry.NewUUID(), Time: s.now().UTC(), Source: source, Type: typ,
 		HubID: hub.ID, HubHost: hub.HostName, DeviceID: deviceID, ModelID: modelID, Data: data}
-	s.lcMu.RLock()
-	defer s.lcMu.RUnlock()
-	if s.lcClosed {
-		return
-	}
-	s.lc <- ev
-}
-
-// lifecycleWriter drains the lifecycle queue in batches.
-func (s *Service) lifecycleWriter() {
-	defer close(s.lcDone)
-	batch := make([]ferry.Event, 0, 512)
-	for ev := range s.lc {
-		batch = append(batch[:0], ev)
-	more:
-		for len(batch) < cap(batch) {
-			select {
-			case ev, ok := <-s.lc:
-				if !ok {
-					break more
-				}
-				batch = append(batch, ev)
-			default:
-				break more
-			}
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := s.emit(ctx, true, batch...); err != nil {
-			s.log.Warn("hub: lifecycle events lost", "count", len(batch), "error", err)
-		}
-		cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.emit(ctx, true, ev); err != nil {
+		s.log.Warn("hub: lifecycle event lost", "type", typ, "hub", hub.ID, "device", deviceID, "error", err)
 	}
 }
 
