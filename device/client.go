@@ -206,6 +206,8 @@ type Client struct {
 	cond     *sync.Cond
 	queue    []*entry // unacknowledged, oldest first
 	next     int      // queue[:next] were written on the current connection
+	flying   int      // PUBLISHes written on the current connection and not yet acknowledged
+	paused   *conn    // a connection that must not take new telemetry (a move is under way)
 	cur      *conn
 	up       chan struct{} // closed while connected
 	hub      string
@@ -465,6 +467,8 @@ func (c *Client) serve(cn *conn) (lost bool) {
 	c.mu.Lock()
 	c.cur = cn
 	c.next = 0
+	c.flying = 0
+	c.paused = nil
 	close(c.up)
 	c.cond.Broadcast()
 	c.mu.Unlock()
@@ -524,6 +528,7 @@ func (c *Client) sender(cn *conn) {
 			c.acked.Add(1)
 			c.mu.Lock()
 			f.e.acked = true
+			c.flying--
 			n := 0
 			for n < len(c.queue) && c.queue[n].acked {
 				n++
@@ -541,8 +546,8 @@ func (c *Client) sender(cn *conn) {
 	prefix := "devices/" + c.currentDeviceID() + "/messages/events/"
 	for {
 		c.mu.Lock()
-		for !cn.ended() && (c.next >= len(c.queue) || c.queue[c.next].acked) {
-			if c.next < len(c.queue) {
+		for !cn.ended() && (c.paused == cn || c.next >= len(c.queue) || c.queue[c.next].acked) {
+			if c.paused != cn && c.next < len(c.queue) {
 				c.next++ // acked but behind an unacknowledged one
 				continue
 			}
@@ -554,6 +559,7 @@ func (c *Client) sender(cn *conn) {
 		}
 		e := c.queue[c.next]
 		c.next++
+		c.flying++
 		c.mu.Unlock()
 		tok := cn.pc.Publish(prefix+e.topic, 1, false, e.body)
 		c.sent.Add(1)
@@ -656,6 +662,9 @@ func (c *Client) method(cn *conn, topic string, payload []byte) {
 	var mv *Move
 	if name == "DeviceMove" || strings.HasSuffix(name, "*DeviceMove") {
 		resp, mv = c.acceptMove(name, payload)
+		if mv != nil {
+			c.quiesce(cn, c.cfg.dialTimeout())
+		}
 	} else if c.cfg.OnMethod != nil {
 		resp = c.cfg.OnMethod(context.Background(), MethodRequest{Name: name, Payload: json.RawMessage(payload)})
 	} else {
@@ -677,6 +686,23 @@ func (c *Client) method(cn *conn, topic string, payload []byte) {
 		case c.moves <- *mv:
 		default: // a move is already pending
 		}
+	}
+}
+
+// quiesce stops new telemetry on cn and waits up to d until every PUBLISH
+// on the wire is acknowledged. A device about to disconnect for a move calls
+// it before it answers, so that the hub has nothing left to write to it when
+// the answer arrives: a hub that writes a PUBACK to a socket the device has
+// closed gets a reset and may never read the answer.
+func (c *Client) quiesce(cn *conn, d time.Duration) {
+	t := time.AfterFunc(d, func() { c.mu.Lock(); c.cond.Broadcast(); c.mu.Unlock() })
+	defer t.Stop()
+	deadline := time.Now().Add(d)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.paused = cn
+	for c.flying > 0 && !cn.ended() && time.Now().Before(deadline) {
+		c.cond.Wait()
 	}
 }
 
