@@ -3,9 +3,9 @@ package device_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"log/slog"
 	"os"
-	"encoding/json"
 	"strings"
 	"sync"
 	"sync/atomic"

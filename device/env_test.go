@@ -26,18 +26,18 @@ import (
 // service B (scope B) to hub B, both reached at "127.0.0.1:P". Both have an
 // enrollment group with the same group key, as a migration needs.
 type plane struct {
-	t            *testing.T
-	store        ferry.Store
-	auth         *pki.Authority
-	hubs         *hub.Service
-	prov         *provisioning.Service
-	dir          string
-	port         string
-	provHost     string
-	hubA, hubB   *ferry.Hub
-	svcA, svcB   *ferry.ProvisioningService
-	groupKey     string
-	clientTLS    *tls.Config
+	t          *testing.T
+	store      ferry.Store
+	auth       *pki.Authority
+	hubs       *hub.Service
+	prov       *provisioning.Service
+	dir        string
+	port       string
+	provHost   string
+	hubA, hubB *ferry.Hub
+	svcA, svcB *ferry.ProvisioningService
+	groupKey   string
+	clientTLS  *tls.Config
 }
 
 func newPlane(t *testing.T, s ferry.Store) *plane {
