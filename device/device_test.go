@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/ferry-iot/ferry"
 	"github.com/ferry-iot/ferry/device"
+	"github.com/ferry-iot/ferry/device/devicetest"
 	"github.com/ferry-iot/ferry/pki"
 	"github.com/ferry-iot/ferry/store/storetest"
 )
@@ -29,28 +28,28 @@ func flush(t *testing.T, c *device.Client) {
 
 func TestTelemetrySurvivesKick(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
-		p := newPlane(t, s)
-		c, reg := p.connect("dev-kick", device.Config{})
-		if reg.AssignedHub != p.hubA.HostName || reg.DeviceID != "dev-kick" {
+		p := devicetest.NewPlane(t, s)
+		c, reg := p.Connect("dev-kick", device.Config{})
+		if reg.AssignedHub != p.HubA.HostName || reg.DeviceID != "dev-kick" {
 			t.Fatalf("registration %+v", reg)
 		}
-		sendSeq(t, c, 0, 100)
+		devicetest.SendSeq(t, c, 0, 100)
 		flush(t, c)
-		p.checkNoGap(t, "dev-kick", 100)
+		p.CheckNoGap(t, "dev-kick", 100)
 
 		// A second connection with the same identity makes the hub drop the
 		// first, while messages are queued.
-		sendSeq(t, c, 100, 150)
+		devicetest.SendSeq(t, c, 100, 150)
 		intruder, err := device.Connect(context.Background(), device.Config{Hub: reg.AssignedHub, DeviceID: reg.DeviceID, Key: reg.Key,
-			Transport: device.Transport{TLS: p.clientTLS}})
+			Transport: device.Transport{TLS: p.ClientTLS}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		sendSeq(t, c, 150, 200)
+		devicetest.SendSeq(t, c, 150, 200)
 		intruder.Close()
-		sendSeq(t, c, 200, 300)
+		devicetest.SendSeq(t, c, 200, 300)
 		flush(t, c)
-		p.checkNoGap(t, "dev-kick", 300)
+		p.CheckNoGap(t, "dev-kick", 300)
 		if st := c.Stats(); st.Reconnects < 1 || st.Acked < 300 || st.Queued != 0 {
 			t.Errorf("stats %+v: want a reconnect and 300 acks", st)
 		}
@@ -59,7 +58,7 @@ func TestTelemetrySurvivesKick(t *testing.T) {
 
 func TestProvisionX509(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
-		p := newPlane(t, s)
+		p := devicetest.NewPlane(t, s)
 		ctx := context.Background()
 		now := time.Now()
 		caCert, caKey, err := pki.NewCA("Device CA", now)
@@ -70,7 +69,7 @@ func TestProvisionX509(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.PutProvisioningCA(ctx, &ferry.ProvisioningCA{ServiceID: p.svcA.ID, Name: "device-ca", DER: caCert.Raw,
+		if err := s.PutProvisioningCA(ctx, &ferry.ProvisioningCA{ServiceID: p.SvcA.ID, Name: "device-ca", DER: caCert.Raw,
 			Subject: caCert.Subject.String(), Thumbprint: pki.ThumbprintSHA1(caCert), VerificationCode: code,
 			NotBefore: caCert.NotBefore, NotAfter: caCert.NotAfter, CreatedAt: now, UpdatedAt: now}, ""); err != nil {
 			t.Fatal(err)
@@ -79,10 +78,10 @@ func TestProvisionX509(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.prov.VerifyCA(ctx, p.svcA.ID, "device-ca", vc.Raw); err != nil {
+		if _, err := p.Prov.VerifyCA(ctx, p.SvcA.ID, "device-ca", vc.Raw); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.PutEnrollmentGroup(ctx, &ferry.EnrollmentGroup{ServiceID: p.svcA.ID, ID: "x509-group", Status: ferry.EnrollmentEnabled,
+		if err := s.PutEnrollmentGroup(ctx, &ferry.EnrollmentGroup{ServiceID: p.SvcA.ID, ID: "x509-group", Status: ferry.EnrollmentEnabled,
 			Attestation: ferry.Attestation{Type: ferry.AttestX509, CAName: "device-ca"}, CreatedAt: now, UpdatedAt: now}, ""); err != nil {
 			t.Fatal(err)
 		}
@@ -91,19 +90,19 @@ func TestProvisionX509(t *testing.T) {
 			t.Fatal(err)
 		}
 		cert := pki.TLSCertificate(leaf, key)
-		pc := device.ProvisionConfig{Host: p.provHost, IDScope: p.svcA.IDScope, RegistrationID: "dev-x509", Certificate: &cert,
-			Payload: map[string]string{"modelId": "dtmi:ferry:test;1"}, Transport: device.Transport{TLS: p.clientTLS}}
+		pc := device.ProvisionConfig{Host: p.ProvHost, IDScope: p.SvcA.IDScope, RegistrationID: "dev-x509", Certificate: &cert,
+			Payload: map[string]string{"modelId": "dtmi:ferry:test;1"}, Transport: device.Transport{TLS: p.ClientTLS}}
 		c, reg, err := device.ProvisionAndConnect(ctx, pc, device.Config{ModelID: "dtmi:ferry:test;1"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if reg.AssignedHub != p.hubA.HostName || reg.EnrollmentGroupID != "x509-group" || reg.Key != "" {
+		if reg.AssignedHub != p.HubA.HostName || reg.EnrollmentGroupID != "x509-group" || reg.Key != "" {
 			t.Errorf("registration %+v", reg)
 		}
-		sendSeq(t, c, 0, 10)
+		devicetest.SendSeq(t, c, 0, 10)
 		flush(t, c)
-		p.checkNoGap(t, "dev-x509", 10)
+		p.CheckNoGap(t, "dev-x509", 10)
 
 		// A certificate from another CA is refused with EUNAUTHORIZED.
 		other, otherKey, err := pki.NewSelfSignedCert("dev-x509", now)
@@ -114,7 +113,7 @@ func TestProvisionX509(t *testing.T) {
 		pc.Certificate = &bad
 		// Without a session cache: a resumed TLS session would carry the
 		// first certificate.
-		pc.TLS = &tls.Config{RootCAs: p.auth.CAPool()}
+		pc.TLS = &tls.Config{RootCAs: p.Auth.CAPool()}
 		if _, err := device.Provision(ctx, pc); !ferry.IsCode(err, ferry.EUNAUTHORIZED) {
 			t.Errorf("foreign certificate: got %v, want EUNAUTHORIZED", err)
 		}
@@ -123,7 +122,7 @@ func TestProvisionX509(t *testing.T) {
 
 func TestProvisionErrors(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
-		p := newPlane(t, s)
+		p := devicetest.NewPlane(t, s)
 		ctx := context.Background()
 		for _, tc := range []struct {
 			name string
@@ -136,7 +135,7 @@ func TestProvisionErrors(t *testing.T) {
 			{"ErrTwoCredentials", func(c *device.ProvisionConfig) { c.SymmetricKey = ferry.NewKey(32) }, ferry.EINVALID},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				pc := p.provisionConfig("dev-err")
+				pc := p.ProvisionConfig("dev-err")
 				tc.edit(&pc)
 				_, err := device.Provision(ctx, pc)
 				if !ferry.IsCode(err, tc.code) {
@@ -149,18 +148,18 @@ func TestProvisionErrors(t *testing.T) {
 
 func TestMethodTwinC2D(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
-		p := newPlane(t, s)
+		p := devicetest.NewPlane(t, s)
 		ctx := context.Background()
 		desired := make(chan map[string]any, 4)
 		c2d := make(chan device.Message, 4)
-		c, _ := p.connect("dev-ops", device.Config{
+		c, _ := p.Connect("dev-ops", device.Config{
 			OnMethod: func(_ context.Context, r device.MethodRequest) device.MethodResponse {
 				return device.MethodResponse{Status: 201, Payload: map[string]any{"method": r.Name, "got": r.Payload}}
 			},
 			OnDesired: func(patch map[string]any, _ int64) { desired <- patch },
 			OnC2D:     func(m device.Message) { c2d <- m },
 		})
-		res, err := p.hubs.InvokeMethod(ctx, p.hubA.ID, "dev-ops", ferry.MethodRequest{MethodName: "reboot",
+		res, err := p.Hubs.InvokeMethod(ctx, p.HubA.ID, "dev-ops", ferry.MethodRequest{MethodName: "reboot",
 			Payload: json.RawMessage(`{"delay":3}`), ResponseTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
@@ -173,7 +172,7 @@ func TestMethodTwinC2D(t *testing.T) {
 		if err != nil || v < 1 {
 			t.Fatalf("update reported: %d, %v", v, err)
 		}
-		if _, err := p.hubs.UpdateTwin(ctx, p.hubA.ID, "dev-ops", ferry.TwinPatch{Desired: map[string]any{"interval": 5}}, "*"); err != nil {
+		if _, err := p.Hubs.UpdateTwin(ctx, p.HubA.ID, "dev-ops", ferry.TwinPatch{Desired: map[string]any{"interval": 5}}, "*"); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -192,7 +191,7 @@ func TestMethodTwinC2D(t *testing.T) {
 			t.Errorf("twin %+v", tw)
 		}
 
-		if err := p.hubs.SendC2D(ctx, &ferry.C2DMessage{ID: ferry.NewUUID(), HubID: p.hubA.ID, DeviceID: "dev-ops", MessageID: "m1",
+		if err := p.Hubs.SendC2D(ctx, &ferry.C2DMessage{ID: ferry.NewUUID(), HubID: p.HubA.ID, DeviceID: "dev-ops", MessageID: "m1",
 			Properties: map[string]string{"kind": "hello world"}, Body: []byte("hi"), EnqueuedAt: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +221,7 @@ func sender(t *testing.T, c *device.Client) (stop func() int) {
 			case <-time.After(2 * time.Millisecond):
 			}
 			i := int(n.Load())
-			sendSeq(t, c, i, i+1)
+			devicetest.SendSeq(t, c, i, i+1)
 			n.Add(1)
 		}
 	}()
@@ -231,16 +230,16 @@ func sender(t *testing.T, c *device.Client) (stop func() int) {
 
 func TestDeviceMove(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
-		p := newPlane(t, s)
+		p := devicetest.NewPlane(t, s)
 		ctx := context.Background()
 		moved := make(chan error, 4)
-		c, _ := p.connect("dev-move", device.Config{OnMoved: func(_ *device.Registration, err error) { moved <- err }})
+		c, _ := p.Connect("dev-move", device.Config{OnMoved: func(_ *device.Registration, err error) { moved <- err }})
 		stop := sender(t, c)
 		time.Sleep(100 * time.Millisecond)
 
 		move := func(hubID, method, payload string) {
 			t.Helper()
-			res, err := p.hubs.InvokeMethod(ctx, hubID, "dev-move", ferry.MethodRequest{MethodName: method,
+			res, err := p.Hubs.InvokeMethod(ctx, hubID, "dev-move", ferry.MethodRequest{MethodName: method,
 				Payload: json.RawMessage(payload), ResponseTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second})
 			if err != nil || res.Status != 200 {
 				t.Fatalf("%s: %d %s %v", method, res.Status, res.Payload, err)
@@ -254,25 +253,25 @@ func TestDeviceMove(t *testing.T) {
 				t.Fatal("the device did not move")
 			}
 		}
-		move(p.hubA.ID, "migration*DeviceMove", `{"idScope":"`+p.svcB.IDScope+`","deviceTemplateId":"dtmi:x:y;1"}`)
-		if c.Hub() != p.hubB.HostName {
+		move(p.HubA.ID, "migration*DeviceMove", `{"idScope":"`+p.SvcB.IDScope+`","deviceTemplateId":"dtmi:x:y;1"}`)
+		if c.Hub() != p.HubB.HostName {
 			t.Fatalf("hub after the move: %s", c.Hub())
 		}
-		eventually(t, "connection at hub B", func() bool { return p.hubs.Connected(p.hubB.ID, "dev-move") })
+		devicetest.Eventually(t, "connection at hub B", func() bool { return p.Hubs.Connected(p.HubB.ID, "dev-move") })
 		time.Sleep(100 * time.Millisecond)
 		// Back with the plain method name and Ferry's provisioningHost.
-		move(p.hubB.ID, "DeviceMove", `{"idScope":"`+p.svcA.IDScope+`","provisioningHost":"`+p.provHost+`"}`)
-		if c.Hub() != p.hubA.HostName {
+		move(p.HubB.ID, "DeviceMove", `{"idScope":"`+p.SvcA.IDScope+`","provisioningHost":"`+p.ProvHost+`"}`)
+		if c.Hub() != p.HubA.HostName {
 			t.Fatalf("hub after the second move: %s", c.Hub())
 		}
 		time.Sleep(100 * time.Millisecond)
 		n := stop()
 		flush(t, c)
-		p.checkNoGap(t, "dev-move", n)
+		p.CheckNoGap(t, "dev-move", n)
 		if st := c.Stats(); st.Moves != 2 {
 			t.Errorf("stats %+v: want 2 moves", st)
 		}
-		if _, err := s.GetDeviceIdentity(ctx, p.hubB.ID, "dev-move"); err != nil {
+		if _, err := s.GetDeviceIdentity(ctx, p.HubB.ID, "dev-move"); err != nil {
 			t.Errorf("identity at hub B: %v", err)
 		}
 	})
@@ -280,9 +279,9 @@ func TestDeviceMove(t *testing.T) {
 
 func TestDeviceMoveRefusedStaysHome(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
-		p := newPlane(t, s)
+		p := devicetest.NewPlane(t, s)
 		ctx := context.Background()
-		g, err := s.GetEnrollmentGroup(ctx, p.svcB.ID, "group")
+		g, err := s.GetEnrollmentGroup(ctx, p.SvcB.ID, "group")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -291,10 +290,10 @@ func TestDeviceMoveRefusedStaysHome(t *testing.T) {
 			t.Fatal(err)
 		}
 		moved := make(chan error, 1)
-		c, _ := p.connect("dev-stay", device.Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})), OnMoved: func(_ *device.Registration, err error) { moved <- err }})
-		sendSeq(t, c, 0, 20)
-		res, err := p.hubs.InvokeMethod(ctx, p.hubA.ID, "dev-stay", ferry.MethodRequest{MethodName: "migration*DeviceMove",
-			Payload: json.RawMessage(`{"idScope":"` + p.svcB.IDScope + `"}`), ResponseTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second})
+		c, _ := p.Connect("dev-stay", device.Config{OnMoved: func(_ *device.Registration, err error) { moved <- err }})
+		devicetest.SendSeq(t, c, 0, 20)
+		res, err := p.Hubs.InvokeMethod(ctx, p.HubA.ID, "dev-stay", ferry.MethodRequest{MethodName: "migration*DeviceMove",
+			Payload: json.RawMessage(`{"idScope":"` + p.SvcB.IDScope + `"}`), ResponseTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second})
 		if err != nil || res.Status != 200 {
 			t.Fatalf("move: %d %v", res.Status, err)
 		}
@@ -306,15 +305,15 @@ func TestDeviceMoveRefusedStaysHome(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatal("no move outcome")
 		}
-		sendSeq(t, c, 20, 40)
+		devicetest.SendSeq(t, c, 20, 40)
 		flush(t, c)
-		if c.Hub() != p.hubA.HostName {
-			t.Errorf("hub %s, want %s", c.Hub(), p.hubA.HostName)
+		if c.Hub() != p.HubA.HostName {
+			t.Errorf("hub %s, want %s", c.Hub(), p.HubA.HostName)
 		}
-		p.checkNoGap(t, "dev-stay", 40)
+		p.CheckNoGap(t, "dev-stay", 40)
 
 		// A move without an ID scope is refused with 400.
-		res, err = p.hubs.InvokeMethod(ctx, p.hubA.ID, "dev-stay", ferry.MethodRequest{MethodName: "DeviceMove",
+		res, err = p.Hubs.InvokeMethod(ctx, p.HubA.ID, "dev-stay", ferry.MethodRequest{MethodName: "DeviceMove",
 			Payload: json.RawMessage(`{}`), ResponseTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second})
 		if err != nil || res.Status != 400 {
 			t.Errorf("empty move: %d %v", res.Status, err)
