@@ -88,6 +88,7 @@ func (t Transport) dial(ctx context.Context, addr, serverName string, cert *tls.
 			return nil, fmt.Errorf("dial %s: bad local address %q", addr, t.LocalAddr)
 		}
 		d.LocalAddr = &net.TCPAddr{IP: ip}
+		d.Control = bindNoPort
 	}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {

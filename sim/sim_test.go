@@ -11,6 +11,7 @@ import (
 	"github.com/ferry-iot/ferry/device/devicetest"
 	"github.com/ferry-iot/ferry/sim"
 	"github.com/ferry-iot/ferry/store/storetest"
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestRun200Devices(t *testing.T) {
@@ -64,6 +65,54 @@ func TestConfigErrors(t *testing.T) {
 			tc.edit(&c)
 			if _, err := sim.Run(context.Background(), c); !ferry.IsCode(err, ferry.EINVALID) {
 				t.Errorf("got %v, want EINVALID", err)
+			}
+		})
+	}
+}
+
+func TestSplit(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		count, n       int
+		addrs          []string
+		want           []sim.Worker
+		wantErrInvalid bool
+	}{
+		{name: "OneWorker", count: 10, want: []sim.Worker{{Index: 0, Start: 0, Count: 10, SourceAddr: "127.0.0.10"}}},
+		{name: "Auto100k", count: 100000, want: nil},
+		{name: "ThreeWorkersTwoAddrs", count: 10, n: 3, addrs: []string{"127.0.0.2", "127.0.0.3"}, want: []sim.Worker{
+			{Index: 0, Start: 0, Count: 4, SourceAddr: "127.0.0.2"},
+			{Index: 1, Start: 4, Count: 4, SourceAddr: "127.0.0.3"},
+			{Index: 2, Start: 8, Count: 2, SourceAddr: "127.0.0.2"}}},
+		{name: "ErrTooFewWorkers", count: 40000, n: 2, wantErrInvalid: true},
+		{name: "ErrNoDevices", count: 0, wantErrInvalid: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := sim.Split(tc.count, tc.n, tc.addrs)
+			if tc.wantErrInvalid {
+				if !ferry.IsCode(err, ferry.EINVALID) {
+					t.Fatalf("got %v, want EINVALID", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.want == nil { // auto: every worker within the limit, all devices covered
+				total := 0
+				for _, w := range got {
+					if w.Count > sim.MaxPerWorker || w.Start != total {
+						t.Fatalf("worker %+v", w)
+					}
+					total += w.Count
+				}
+				if total != tc.count || len(got) != 7 {
+					t.Fatalf("%d workers for %d devices", len(got), total)
+				}
+				return
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("workers (-want +got):\n%s", diff)
 			}
 		})
 	}
