@@ -171,6 +171,7 @@ type entry struct {
 type conn struct {
 	pc      paho.Client
 	hub     string
+	expiry  time.Time // of its SAS token; zero with X.509
 	done    chan struct{}
 	once    sync.Once
 	err     error
@@ -392,7 +393,9 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { c.dispatch(cn, m) }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) { cn.end(err) })
 	if key != "" {
-		tok, err := sas.Sign(hub+"/devices/"+deviceID, key, "", time.Now().Add(c.cfg.TokenTTL))
+		// se has whole seconds: renewal is timed from the expiry as signed.
+		cn.expiry = time.Unix(time.Now().Add(c.cfg.TokenTTL).Unix(), 0)
+		tok, err := sas.Sign(hub+"/devices/"+deviceID, key, "", cn.expiry)
 		if err != nil {
 			return nil, fmt.Errorf("connect: %w", err)
 		}
@@ -475,14 +478,18 @@ func (c *Client) serve(cn *conn) (lost bool) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); c.sender(cn) }()
-	renew := time.NewTimer(c.cfg.TokenTTL - c.cfg.TokenTTL/4)
-	defer renew.Stop()
+	var renewC <-chan time.Time
+	if !cn.expiry.IsZero() {
+		renew := time.NewTimer(time.Until(cn.expiry) - c.cfg.TokenTTL/4)
+		defer renew.Stop()
+		renewC = renew.C
+	}
 	var mv *Move
 	select {
 	case <-cn.done:
 		c.log.Info("connection lost", "error", cn.err)
 		lost = true
-	case <-renew.C:
+	case <-renewC:
 		c.renewals.Add(1)
 	case m := <-c.moves:
 		mv = &m

@@ -320,3 +320,20 @@ func TestDeviceMoveRefusedStaysHome(t *testing.T) {
 		}
 	})
 }
+
+func TestSASRenewal(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		p := devicetest.NewPlane(t, s)
+		// The hub cuts a session when its token expires; the client must
+		// reconnect with a fresh one before that.
+		c, _ := p.Connect("dev-renew", device.Config{TokenTTL: 2 * time.Second})
+		stop := sender(t, c)
+		time.Sleep(4 * time.Second)
+		n := stop()
+		flush(t, c)
+		p.CheckNoGap(t, "dev-renew", n)
+		if st := c.Stats(); st.Renewals < 2 || st.Reconnects != 0 {
+			t.Errorf("stats %+v: want at least 2 renewals and no lost connection", st)
+		}
+	})
+}
