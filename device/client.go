@@ -112,8 +112,9 @@ type Config struct {
 	// OnMove is called when a DeviceMove arrives, before anything is done;
 	// returning an error refuses the move (answer 400). nil accepts it.
 	OnMove func(Move) error
-	// OnMoved is called after a move with the new registration, or with the
-	// error that made the device stay at its hub.
+	// OnMoved is called when a move completes (connected at the new hub)
+	// with the new registration, or with the error that kept or brought the
+	// device back at its hub.
 	OnMoved func(*Registration, error)
 
 	// Provisioning is how the device registered; DeviceMove re-runs it with
@@ -131,8 +132,9 @@ type Config struct {
 	QueueSize int
 	// InFlight bounds unacknowledged PUBLISHes on the wire; 0: 32.
 	InFlight int
-	// MoveTimeout bounds re-provisioning after DeviceMove before the device
-	// goes back to its hub; 0: two minutes.
+	// MoveTimeout bounds re-provisioning after DeviceMove, and then the
+	// attempts to connect to the new hub, before the device goes back to its
+	// hub; 0: two minutes.
 	MoveTimeout time.Duration
 }
 
@@ -217,6 +219,12 @@ type Client struct {
 	prov     *ProvisionConfig
 	closed   bool
 	waiters  map[string]chan twinResult
+
+	// A move in progress, owned by the run goroutine: where the device came
+	// from, when, and its new registration, until it connects to the new hub.
+	movedFrom *home
+	movedAt   time.Time
+	movedReg  *Registration
 
 	moves   chan Move
 	closing chan struct{}
@@ -443,6 +451,9 @@ func (c *Client) run(cn *conn) {
 				return
 			default:
 			}
+			if c.movedFrom != nil && time.Since(c.movedAt) > c.cfg.MoveTimeout {
+				c.goBack(attempt)
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			go func() {
 				select {
@@ -461,6 +472,35 @@ func (c *Client) run(cn *conn) {
 		if lost {
 			c.reconnects.Add(1)
 		}
+		if c.movedFrom != nil {
+			c.movedFrom = nil
+			c.moved.Add(1)
+			c.log.Info("moved", "hub", cn.hub)
+			if c.cfg.OnMoved != nil {
+				c.cfg.OnMoved(c.movedReg, nil)
+			}
+		}
+	}
+}
+
+// home is where a device belongs: enough to connect and to provision again.
+type home struct {
+	hub, deviceID, key string
+	prov               *ProvisionConfig
+}
+
+// goBack returns a device that could not reach the hub it moved to within
+// MoveTimeout to the hub it came from, so that it is never stranded.
+func (c *Client) goBack(attempts int) {
+	err := ferry.Errorf(ferry.ETIMEOUT, "move: hub %s unreachable after %d attempts; back to %s", c.Hub(), attempts, c.movedFrom.hub)
+	c.log.Warn("move failed; going back", "error", err)
+	c.mu.Lock()
+	h := c.movedFrom
+	c.hub, c.deviceID, c.key, c.prov = h.hub, h.deviceID, h.key, h.prov
+	c.mu.Unlock()
+	c.movedFrom, c.movedReg = nil, nil
+	if c.cfg.OnMoved != nil {
+		c.cfg.OnMoved(nil, err)
 	}
 }
 
@@ -734,9 +774,11 @@ func (c *Client) acceptMove(name string, payload []byte) (MethodResponse, *Move)
 	return MethodResponse{Status: 200, Payload: map[string]any{"result": true, "data": "Migration received. Disconnecting..."}}, &m
 }
 
-// move re-provisions at the new scope and switches to the assigned hub. On
-// a refusal or a timeout the device stays with its current hub, so that it
-// is never stranded: an operator can command it again or fail it back.
+// move re-provisions at the new scope and points the client at the assigned
+// hub; run completes the move when it connects there, or goes back after
+// MoveTimeout. On a refusal or a timeout of the registration the device
+// stays with its current hub, so that it is never stranded: an operator can
+// command it again or fail it back.
 func (c *Client) move(m Move) {
 	c.mu.Lock()
 	old := *c.prov
@@ -776,14 +818,12 @@ func (c *Client) move(m Move) {
 		return
 	}
 	c.mu.Lock()
+	c.movedFrom = &home{hub: c.hub, deviceID: c.deviceID, key: c.key, prov: c.prov}
+	c.movedAt, c.movedReg = time.Now(), reg
 	c.hub, c.deviceID, c.prov = reg.AssignedHub, reg.DeviceID, &pc
 	if reg.Key != "" {
 		c.key = reg.Key
 	}
 	c.mu.Unlock()
-	c.moved.Add(1)
-	c.log.Info("moved", "hub", reg.AssignedHub)
-	if c.cfg.OnMoved != nil {
-		c.cfg.OnMoved(reg, nil)
-	}
+	c.log.Info("re-provisioned", "hub", reg.AssignedHub)
 }

@@ -337,3 +337,39 @@ func TestSASRenewal(t *testing.T) {
 		}
 	})
 }
+
+func TestDeviceMoveUnreachableHubGoesBack(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		p := devicetest.NewPlane(t, s)
+		ctx := context.Background()
+		// Service C assigns a hub nobody listens for.
+		dead := p.NewHub("hub-dead", "127.0.0.3:1")
+		svcC := p.NewService("dps-c", dead)
+		p.AddGroup(svcC)
+		moved := make(chan error, 1)
+		c, _ := p.Connect("dev-back", device.Config{MoveTimeout: time.Second,
+			OnMoved: func(_ *device.Registration, err error) { moved <- err }})
+		stop := sender(t, c)
+		res, err := p.Hubs.InvokeMethod(ctx, p.HubA.ID, "dev-back", ferry.MethodRequest{MethodName: "migration*DeviceMove",
+			Payload: json.RawMessage(`{"idScope":"` + svcC.IDScope + `"}`), ResponseTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second})
+		if err != nil || res.Status != 200 {
+			t.Fatalf("move: %d %v", res.Status, err)
+		}
+		select {
+		case err := <-moved:
+			if !ferry.IsCode(err, ferry.ETIMEOUT) {
+				t.Fatalf("move: got %v, want ETIMEOUT", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("no move outcome")
+		}
+		devicetest.Eventually(t, "the device back at hub A", func() bool { return c.Connected() && c.Hub() == p.HubA.HostName })
+		time.Sleep(100 * time.Millisecond)
+		n := stop()
+		flush(t, c)
+		p.CheckNoGap(t, "dev-back", n)
+		if st := c.Stats(); st.Moves != 0 {
+			t.Errorf("stats %+v: want no completed move", st)
+		}
+	})
+}

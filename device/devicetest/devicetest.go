@@ -50,7 +50,6 @@ type Plane struct {
 // NewPlane starts a device plane on s; everything stops when the test ends.
 func NewPlane(t testing.TB, s ferry.Store) *Plane {
 	t.Helper()
-	ctx := context.Background()
 	p := &Plane{t: t, Store: s, Dir: t.TempDir(), GroupKey: ferry.NewKey(64)}
 	var err error
 	p.Auth, err = pki.LoadOrCreate(t.TempDir(), []string{"localhost", "127.0.0.1", "127.0.0.2", "127.0.0.3"}, time.Now())
@@ -84,16 +83,8 @@ func NewPlane(t testing.TB, s ferry.Store) *Plane {
 	p.HubB = p.NewHub("hub-b", "127.0.0.3:"+p.Port)
 	p.SvcA = p.NewService("dps-a", p.HubA)
 	p.SvcB = p.NewService("dps-b", p.HubB)
-	for _, svc := range []*ferry.ProvisioningService{p.SvcA, p.SvcB} {
-		now := time.Now()
-		g := &ferry.EnrollmentGroup{ServiceID: svc.ID, ID: "group", Status: ferry.EnrollmentEnabled,
-			Attestation:       ferry.Attestation{Type: ferry.AttestSymmetricKey, PrimaryKey: p.GroupKey, SecondaryKey: ferry.NewKey(64)},
-			ReprovisionPolicy: ferry.ReprovisionPolicy{UpdateHubAssignment: true, MigrateDeviceData: true},
-			CreatedAt:         now, UpdatedAt: now}
-		if err := s.PutEnrollmentGroup(ctx, g, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	p.AddGroup(p.SvcA)
+	p.AddGroup(p.SvcB)
 	return p
 }
 
@@ -127,6 +118,19 @@ func listen(t testing.TB, gw *mqttgw.Gateway, cfg *tls.Config) string {
 	}
 	t.Fatal("no common free port on 127.0.0.1-3")
 	return ""
+}
+
+// AddGroup gives svc the enrollment group "group" with GroupKey.
+func (p *Plane) AddGroup(svc *ferry.ProvisioningService) {
+	p.t.Helper()
+	now := time.Now()
+	g := &ferry.EnrollmentGroup{ServiceID: svc.ID, ID: "group", Status: ferry.EnrollmentEnabled,
+		Attestation:       ferry.Attestation{Type: ferry.AttestSymmetricKey, PrimaryKey: p.GroupKey, SecondaryKey: ferry.NewKey(64)},
+		ReprovisionPolicy: ferry.ReprovisionPolicy{UpdateHubAssignment: true, MigrateDeviceData: true},
+		CreatedAt:         now, UpdatedAt: now}
+	if err := p.Store.PutEnrollmentGroup(context.Background(), g, ""); err != nil {
+		p.t.Fatal(err)
+	}
 }
 
 // NewHub creates a hub with the default policies.
