@@ -30,7 +30,7 @@ func TestRun200Devices(t *testing.T) {
 			}
 			done <- st
 		}()
-		devicetest.Eventually(t, "200 connected devices", func() bool {
+		devicetest.EventuallyWithin(t, 2*time.Minute, "200 connected devices", func() bool {
 			n, err := s.CountDeviceIdentities(ctx, ferry.DeviceIdentityFilter{HubID: p.HubA.ID, ConnectionState: ferry.Connected})
 			return err == nil && n == 200
 		})
