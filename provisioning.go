@@ -58,6 +58,16 @@ type ProvisioningService struct {
 	ETag             string
 }
 
+// ResourceID returns the service's ARM resource ID (zero if it has no ARM
+// location).
+func (s *ProvisioningService) ResourceID() ResourceID {
+	if s.SubscriptionID == "" {
+		return ResourceID{}
+	}
+	return ResourceID{SubscriptionID: s.SubscriptionID, ResourceGroup: s.ResourceGroup,
+		Provider: ProviderDevices, Types: []string{"provisioningServices"}, Names: []string{s.Name}}
+}
+
 // Policy returns the named shared-access policy, or nil.
 func (s *ProvisioningService) Policy(name string) *AccessPolicy {
 	for i := range s.Policies {

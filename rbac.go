@@ -45,6 +45,10 @@ const (
 	RoleAzureSphereContributor  = "8b9dfcab-4b77-4632-a6df-94bd07820648"
 	RoleAzureSphereReader       = "c8ae6279-5a0b-4cb2-b3f0-d4d62845742c"
 	RoleAzureSpherePublisher    = "6d994134-994b-4a59-9974-f479f0b227fb"
+	RoleIoTHubDataContributor   = "4fc6c259-987e-4a07-842e-c321cc9d413f"
+	RoleIoTHubDataReader        = "b447c946-2db7-41ec-983d-d8bf3b1c77e3"
+	RoleDPSDataContributor      = "dfce44e4-17b7-4bd1-a6d1-04996ec95633"
+	RoleDPSDataReader           = "10745317-c249-44a1-a5ce-3a4353c0bbd8"
 )
 
 // RoleAssignment grants a role to a principal at a scope (an ARM resource ID

@@ -18,7 +18,7 @@ import (
 
 // env is a hub on a real store, bus, export sink and MQTT listener.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	store ferry.Store
 	hubs  *hub.Service
 	gw    *mqttgw.Gateway
@@ -30,7 +30,13 @@ type env struct {
 	events []ferry.Event
 }
 
-func newEnv(t *testing.T, s ferry.Store) *env {
+func newEnv(t testing.TB, s ferry.Store) *env {
+	t.Helper()
+	return newEnvWith(t, s, mqttgw.Config{}, "127.0.0.1:0")
+}
+
+// newEnvWith starts the gateway with cfg's limits on addr.
+func newEnvWith(t testing.TB, s ferry.Store, cfg mqttgw.Config, addr string) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, store: s, dir: t.TempDir()}
@@ -51,11 +57,12 @@ func newEnv(t *testing.T, s ferry.Store) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.hubs.Close() })
-	e.gw, err = mqttgw.New(mqttgw.Config{Hubs: e.hubs})
+	cfg.Hubs = e.hubs
+	e.gw, err = mqttgw.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +104,7 @@ type clientOpts struct {
 	lost     chan error
 	will     *mqttgw.Message
 	onMsg    paho.MessageHandler
+	broker   string
 }
 
 // dial connects a paho client and returns it with its CONNACK code.
@@ -108,7 +116,11 @@ func (e *env) dial(id string, o clientOpts) (paho.Client, byte) {
 	if o.clientID == "" {
 		o.clientID = id
 	}
-	opts := paho.NewClientOptions().AddBroker("tcp://" + e.addr).SetClientID(o.clientID).
+	broker := "tcp://" + e.addr
+	if o.broker != "" {
+		broker = o.broker
+	}
+	opts := paho.NewClientOptions().AddBroker(broker).SetClientID(o.clientID).
 		SetUsername(o.username).SetPassword(o.password).SetAutoReconnect(false).
 		SetConnectTimeout(5 * time.Second).SetCleanSession(false).SetKeepAlive(60 * time.Second).SetOrderMatters(false).SetProtocolVersion(4)
 	if o.lost != nil {

@@ -55,10 +55,16 @@ type Service struct {
 
 	mu       sync.Mutex
 	sessions map[key]*session
+	hubs     map[string]*ferry.Hub                        // shared by the sessions of each hub
 	updates  map[string]map[string]ferry.ConnectionUpdate // hubID -> deviceID -> update
 
 	stop chan struct{}
 	done chan struct{}
+
+	lcMu     sync.RWMutex
+	lc       chan ferry.Event // lifecycle events for the writer
+	lcClosed bool
+	lcDone   chan struct{}
 }
 
 var (
@@ -81,9 +87,11 @@ func New(cfg Config) (*Service, error) {
 		cfg.FlushInterval = time.Second
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now,
-		sessions: map[key]*session{}, updates: map[string]map[string]ferry.ConnectionUpdate{},
+		sessions: map[key]*session{}, hubs: map[string]*ferry.Hub{}, updates: map[string]map[string]ferry.ConnectionUpdate{},
 		stop: make(chan struct{}), done: make(chan struct{})}
+	s.lc, s.lcDone = make(chan ferry.Event, 8192), make(chan struct{})
 	go s.flusher()
+	go s.lifecycleWriter()
 	return s, nil
 }
 
@@ -97,6 +105,11 @@ func (s *Service) Close() error {
 	}
 	close(s.stop)
 	<-s.done
+	s.lcMu.Lock()
+	s.lcClosed = true
+	close(s.lc)
+	s.lcMu.Unlock()
+	<-s.lcDone
 	return s.Flush(context.Background())
 }
 
@@ -175,15 +188,43 @@ func (s *Service) emit(ctx context.Context, durable bool, evs ...ferry.Event) er
 	return nil
 }
 
-// lifecycle emits a non-telemetry event durably, logging a failure: the
-// connection it describes goes on either way.
+// lifecycle queues a non-telemetry event for the writer, which stores
+// events durably in batches and then publishes them, in order. The
+// connection path does not wait for the disk.
 func (s *Service) lifecycle(hub *ferry.Hub, deviceID, modelID, source, typ string, data []byte) {
 	ev := ferry.Event{ID: ferry.NewUUID(), Time: s.now().UTC(), Source: source, Type: typ,
 		HubID: hub.ID, HubHost: hub.HostName, DeviceID: deviceID, ModelID: modelID, Data: data}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.emit(ctx, true, ev); err != nil {
-		s.log.Warn("hub: lifecycle event lost", "type", typ, "hub", hub.ID, "device", deviceID, "error", err)
+	s.lcMu.RLock()
+	defer s.lcMu.RUnlock()
+	if s.lcClosed {
+		return
+	}
+	s.lc <- ev
+}
+
+// lifecycleWriter drains the lifecycle queue in batches.
+func (s *Service) lifecycleWriter() {
+	defer close(s.lcDone)
+	batch := make([]ferry.Event, 0, 512)
+	for ev := range s.lc {
+		batch = append(batch[:0], ev)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case ev, ok := <-s.lc:
+				if !ok {
+					break more
+				}
+				batch = append(batch, ev)
+			default:
+				break more
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := s.emit(ctx, true, batch...); err != nil {
+			s.log.Warn("hub: lifecycle events lost", "count", len(batch), "error", err)
+		}
+		cancel()
 	}
 }
 
@@ -214,6 +255,18 @@ func (s *Service) findHub(ctx context.Context, host, serverName string, local ne
 		}
 	}
 	return nil, ferry.Errorf(ferry.ENOTFOUND, "no hub for %q", host)
+}
+
+// shareHub returns one *ferry.Hub per hub and version, so that sessions do
+// not each hold a copy of its policies.
+func (s *Service) shareHub(h *ferry.Hub) *ferry.Hub {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.hubs[h.ID]; cur != nil && cur.ETag == h.ETag {
+		return cur
+	}
+	s.hubs[h.ID] = h
+	return h
 }
 
 var errUnauthorized = ferry.Errorf(ferry.EUNAUTHORIZED, "not authorized")
@@ -255,12 +308,12 @@ func (s *Service) ConnectDevice(ctx context.Context, req *mqttgw.ConnectRequest)
 	if modelID == "" {
 		modelID = id.ModelID
 	}
-	ss := &session{s: s, hub: hub, host: u.Host, deviceID: u.DeviceID, identity: id, modelID: modelID,
-		conn: req.Conn, will: req.Will, inflight: map[uint16]string{}, sent: map[string]bool{},
-		waiters: map[string]chan methodResult{}}
+	ss := &session{s: s, hub: s.shareHub(hub), deviceID: u.DeviceID, generation: id.GenerationID, auth: id.Auth,
+		modelID: modelID, conn: req.Conn, will: req.Will}
 	if !expiry.IsZero() {
+		conn := req.Conn
 		ss.expiry = time.AfterFunc(expiry.Sub(now), func() {
-			req.Conn.Close(ferry.Errorf(ferry.EUNAUTHORIZED, "SAS token expired"))
+			conn.Close(ferry.Errorf(ferry.EUNAUTHORIZED, "SAS token expired"))
 		})
 	}
 	return ss, nil

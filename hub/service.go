@@ -56,6 +56,9 @@ func (s *Service) InvokeMethod(ctx context.Context, hubID, deviceID string, req 
 	}
 	ss.nextRID++
 	rid := strconv.FormatUint(ss.nextRID, 10)
+	if ss.waiters == nil {
+		ss.waiters = map[string]chan methodResult{}
+	}
 	ss.waiters[rid] = ch
 	ss.mu.Unlock()
 	drop := func() {
@@ -250,10 +253,9 @@ func (s *Service) IdentityChanged(ctx context.Context, hubID, deviceID string) e
 		return fmt.Errorf("hub: identity changed: %w", err)
 	}
 	ss.mu.Lock()
-	old := ss.identity
-	ss.identity = id
+	changed := id.GenerationID != ss.generation || id.Auth != ss.auth
 	ss.mu.Unlock()
-	if id.Status == ferry.DeviceDisabled || id.GenerationID != old.GenerationID || id.Auth != old.Auth {
+	if id.Status == ferry.DeviceDisabled || changed {
 		ss.conn.Close(ferry.Errorf(ferry.EUNAUTHORIZED, "device identity changed"))
 	}
 	return nil

@@ -23,8 +23,7 @@ type methodResult struct {
 // session is one device connection on a hub.
 type session struct {
 	s        *Service
-	hub      *ferry.Hub
-	host     string
+	hub      *ferry.Hub // shared; never modified
 	deviceID string
 	modelID  string
 	conn     mqttgw.Conn
@@ -32,13 +31,14 @@ type session struct {
 	expiry   *time.Timer
 
 	mu         sync.Mutex
-	identity   *ferry.DeviceIdentity
-	methods    bool              // subscribed to methods
-	desired    bool              // subscribed to desired-property updates
-	c2d        bool              // subscribed to cloud-to-device messages
-	inflight   map[uint16]string // C2D packet ID -> message ID
-	sent       map[string]bool   // C2D message IDs awaiting PUBACK
-	waiters    map[string]chan methodResult
+	generation string // of the identity the session authenticated as
+	auth       ferry.DeviceAuth
+	methods    bool                         // subscribed to methods
+	desired    bool                         // subscribed to desired-property updates
+	c2d        bool                         // subscribed to cloud-to-device messages
+	inflight   map[uint16]string            // C2D packet ID -> message ID; nil until used
+	sent       map[string]bool              // C2D message IDs awaiting PUBACK; nil until used
+	waiters    map[string]chan methodResult // nil until used
 	nextRID    uint64
 	closed     bool
 	deliveryMu sync.Mutex
@@ -143,6 +143,10 @@ func (ss *session) Subscribed(filters []string) {
 
 // Acked completes a delivered cloud-to-device message.
 func (ss *session) Acked(packetID uint16) {
+	// deliverC2D records a packet ID right after the PUBLISH is written;
+	// wait for it, the PUBACK can come first.
+	ss.deliveryMu.Lock()
+	ss.deliveryMu.Unlock()
 	ss.mu.Lock()
 	id, ok := ss.inflight[packetID]
 	delete(ss.inflight, packetID)
@@ -344,6 +348,9 @@ func (ss *session) deliverC2D(ctx context.Context) error {
 			return fmt.Errorf("hub: send message: %w", err)
 		}
 		ss.mu.Lock()
+		if ss.inflight == nil {
+			ss.inflight, ss.sent = map[uint16]string{}, map[string]bool{}
+		}
 		ss.inflight[id] = m.ID
 		ss.sent[m.ID] = true
 		ss.mu.Unlock()

@@ -124,6 +124,10 @@ const (
 	ConnackNotAuthorized     = 5
 )
 
+// MaxKeepAlive is the largest keep-alive (seconds) the gateway honours; a
+// device asking for 0 (none) or more gets this one.
+const MaxKeepAlive = 1177
+
 // Gateway is the MQTT endpoint.
 type Gateway struct {
 	cfg   Config
@@ -131,6 +135,7 @@ type Gateway struct {
 	srv   *mqtt.Server
 	conns sync.Map // net.Conn -> *gwConn
 	codes sync.Map // net.Conn -> byte: CONNACK code override for a refused connection
+	raw   sync.Map // net.Conn -> struct{}: every open connection, closed by Close
 
 	mu     sync.Mutex
 	lns    []net.Listener
@@ -244,6 +249,15 @@ func (g *Gateway) Serve(ln net.Listener) error {
 
 // handle runs one connection until it ends.
 func (g *Gateway) handle(c net.Conn, listener string) {
+	g.raw.Store(c, struct{}{})
+	defer g.raw.Delete(c)
+	g.mu.Lock()
+	closed := g.closed
+	g.mu.Unlock()
+	if closed {
+		_ = c.Close()
+		return
+	}
 	_ = c.SetDeadline(time.Now().Add(g.cfg.ConnectTimeout))
 	if tc, ok := c.(*tls.Conn); ok {
 		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ConnectTimeout)
@@ -281,6 +295,10 @@ func (g *Gateway) Close() error {
 	for _, cl := range g.srv.Clients.GetAll() {
 		cl.Stop(errors.New("server closing"))
 	}
+	g.raw.Range(func(k, _ any) bool {
+		_ = k.(net.Conn).Close()
+		return true
+	})
 	g.wg.Wait()
 	return g.srv.Close()
 }
@@ -403,14 +421,16 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ConnectTimeout)
 	defer cancel()
 	var sess Session
-	switch {
-	case u.Kind == KindDPS && g.cfg.Provisioning != nil:
-		sess, err = g.cfg.Provisioning.ConnectRegistration(ctx, req)
-	case u.Kind == KindHub && g.cfg.Hubs != nil:
-		sess, err = g.cfg.Hubs.ConnectDevice(ctx, req)
-	default:
-		err = ferry.Errorf(ferry.ENOTFOUND, "no such endpoint")
-	}
+	aside(func() {
+		switch {
+		case u.Kind == KindDPS && g.cfg.Provisioning != nil:
+			sess, err = g.cfg.Provisioning.ConnectRegistration(ctx, req)
+		case u.Kind == KindHub && g.cfg.Hubs != nil:
+			sess, err = g.cfg.Hubs.ConnectDevice(ctx, req)
+		default:
+			err = ferry.Errorf(ferry.ENOTFOUND, "no such endpoint")
+		}
+	})
 	if err != nil {
 		g.log.Debug("mqtt connect refused", "username", string(pk.Connect.Username), "remote", req.RemoteAddr.String(), "error", err)
 		switch ferry.ErrorCode(err) {
@@ -421,6 +441,11 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	}
 	gc.sess = sess
 	cl.ID = sess.Key()
+	if cl.State.Keepalive == 0 || cl.State.Keepalive > MaxKeepAlive {
+		// IoT Hub drops a silent connection after at most 1,767 s, whatever
+		// keep-alive the device asked for (1.5 × 1,177 s).
+		cl.State.Keepalive = MaxKeepAlive
+	}
 	cl.Properties.Clean = true // sessions live in the store, not in the broker
 	cl.Properties.Will = mqtt.Will{}
 	g.conns.Store(cl.Net.Conn, gc)
@@ -440,7 +465,7 @@ func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 
 func (h *hook) OnSessionEstablished(cl *mqtt.Client, pk packets.Packet) {
 	if c := h.conn(cl); c != nil {
-		c.sess.Established()
+		aside(c.sess.Established)
 	}
 }
 
@@ -450,7 +475,8 @@ func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	}
 	if v, ok := h.g.conns.LoadAndDelete(cl.Net.Conn); ok {
 		c := v.(*gwConn)
-		c.sess.Closed(c.graceful.Load())
+		graceful := c.graceful.Load()
+		aside(func() { c.sess.Closed(graceful) })
 	}
 }
 
@@ -477,7 +503,7 @@ func (h *hook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet,
 			delete(c.out, pk.PacketID)
 			c.mu.Unlock()
 			if mine {
-				c.sess.Acked(pk.PacketID)
+				aside(func() { c.sess.Acked(pk.PacketID) })
 			}
 		}
 	}
@@ -491,7 +517,10 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 		return pk, packets.ErrRejectPacket
 	}
 	ctx := context.Background()
-	err := c.sess.Publish(ctx, Message{Topic: pk.TopicName, Payload: pk.Payload, QoS: pk.FixedHeader.Qos, Retain: pk.FixedHeader.Retain})
+	var err error
+	aside(func() {
+		err = c.sess.Publish(ctx, Message{Topic: pk.TopicName, Payload: pk.Payload, QoS: pk.FixedHeader.Qos, Retain: pk.FixedHeader.Retain})
+	})
 	if err != nil {
 		h.g.log.Debug("mqtt publish refused", "client", cl.ID, "topic", pk.TopicName, "error", err)
 		cl.Stop(err)
@@ -549,8 +578,21 @@ func (h *hook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, b []byte) {
 	c.pending = nil
 	c.mu.Unlock()
 	if len(granted) > 0 {
-		c.sess.Subscribed(granted)
+		aside(func() { c.sess.Subscribed(granted) })
 	}
+}
+
+// aside runs fn on a short-lived goroutine and waits for it. Session
+// callbacks reach the store, whose drivers need deep stacks; running them
+// aside keeps the stack of each connection's long-lived read goroutine
+// small, which is most of an idle session's memory.
+func aside(fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn()
+	}()
+	<-done
 }
 
 // WebSocketHandler serves MQTT over WebSocket (subprotocol "mqtt"), as

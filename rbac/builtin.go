@@ -23,7 +23,8 @@ var sphereReaderActions = []string{
 }
 
 // BuiltInRoles returns Azure's general built-in roles (Owner, Contributor,
-// Reader, User Access Administrator) and the three Azure Sphere roles, with
+// Reader, User Access Administrator), the three Azure Sphere roles and the
+// IoT Hub and DPS data roles, with
 // their well-known IDs and exact action strings (sphere-surfaces.md §4.1;
 // learn.microsoft.com, "Azure built-in roles for General"). Every call
 // returns fresh values that the caller may change.
@@ -96,6 +97,21 @@ func BuiltInRoles() []ferry.RoleDefinition {
 				"Microsoft.Resources/subscriptions/resourceGroups/read",
 				"Microsoft.Insights/DiagnosticSettings/Read",
 			}}),
+		// The device-plane data roles: Owner and Contributor grant no data
+		// actions, as in Azure, so calling a hub's or a provisioning
+		// service's service API with a token needs one of these.
+		def(ferry.RoleIoTHubDataContributor, "IoT Hub Data Contributor",
+			"Allows for full access to IoT Hub data plane operations.",
+			ferry.Permission{DataActions: []string{"Microsoft.Devices/IotHubs/*"}}),
+		def(ferry.RoleIoTHubDataReader, "IoT Hub Data Reader",
+			"Allows for full read access to IoT Hub data-plane properties",
+			ferry.Permission{DataActions: []string{"Microsoft.Devices/IotHubs/*/read", "Microsoft.Devices/IotHubs/fileUpload/notifications/action"}}),
+		def(ferry.RoleDPSDataContributor, "Device Provisioning Service Data Contributor",
+			"Allows for full access to Device Provisioning Service data-plane operations.",
+			ferry.Permission{DataActions: []string{"Microsoft.Devices/provisioningServices/*"}}),
+		def(ferry.RoleDPSDataReader, "Device Provisioning Service Data Reader",
+			"Allows for full read access to Device Provisioning Service data-plane properties.",
+			ferry.Permission{DataActions: []string{"Microsoft.Devices/provisioningServices/*/read"}}),
 	}
 }
 

@@ -338,6 +338,31 @@ func TestValidateRoleDefinition(t *testing.T) {
 	}
 }
 
+func TestDataRoles(t *testing.T) {
+	const hub = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Devices/IotHubs/h"
+	as := []ferry.RoleAssignment{
+		{ID: "1", Scope: "/subscriptions/s", RoleDefinitionID: ferry.RoleOwner, PrincipalID: "owner"},
+		{ID: "2", Scope: hub, RoleDefinitionID: ferry.RoleIoTHubDataReader, PrincipalID: "reader"},
+		{ID: "3", Scope: "/subscriptions/s/resourceGroups/rg", RoleDefinitionID: ferry.RoleIoTHubDataContributor, PrincipalID: "writer"},
+	}
+	e := rbac.NewEvaluator(rbac.BuiltInRoles(), as)
+	for _, c := range []struct {
+		principal, action string
+		want              bool
+	}{
+		{"owner", "Microsoft.Devices/IotHubs/devices/read", false}, // Owner grants no data actions, as in Azure
+		{"reader", "Microsoft.Devices/IotHubs/devices/read", true},
+		{"reader", "Microsoft.Devices/IotHubs/devices/write", false},
+		{"reader", "Microsoft.Devices/IotHubs/directMethods/invoke/action", false},
+		{"writer", "Microsoft.Devices/IotHubs/directMethods/invoke/action", true},
+		{"writer", "Microsoft.Devices/provisioningServices/enrollments/write", false},
+	} {
+		if got := e.DataAllowed(c.principal, c.action, hub); got != c.want {
+			t.Errorf("%s %s: got %v, want %v", c.principal, c.action, got, c.want)
+		}
+	}
+}
+
 func TestBuiltInRoles(t *testing.T) {
 	want := map[string]string{
 		ferry.RoleOwner:                   "Owner",
@@ -347,6 +372,10 @@ func TestBuiltInRoles(t *testing.T) {
 		ferry.RoleAzureSphereContributor:  "Azure Sphere Contributor",
 		ferry.RoleAzureSphereReader:       "Azure Sphere Reader",
 		ferry.RoleAzureSpherePublisher:    "Azure Sphere Publisher",
+		ferry.RoleIoTHubDataContributor:   "IoT Hub Data Contributor",
+		ferry.RoleIoTHubDataReader:        "IoT Hub Data Reader",
+		ferry.RoleDPSDataContributor:      "Device Provisioning Service Data Contributor",
+		ferry.RoleDPSDataReader:           "Device Provisioning Service Data Reader",
 	}
 	got := map[string]string{}
 	for _, d := range rbac.BuiltInRoles() {

@@ -149,7 +149,7 @@ func (o *ops) UpdateConnections(ctx context.Context, hubID string, u []ferry.Con
 	}
 	return o.write(ctx, func(q querier) error {
 		for _, x := range u {
-			d, err := identities.getKey(ctx, q, hubID, x.DeviceID)
+			d, err := identities.getForUpdate(ctx, o.d, q, hubID, x.DeviceID)
 			if ferry.IsCode(err, ferry.ENOTFOUND) {
 				continue
 			}
@@ -264,12 +264,9 @@ func (o *ops) EnqueueC2D(ctx context.Context, m *ferry.C2DMessage) error {
 		m.ID = ferry.NewUUID()
 	}
 	return o.write(ctx, func(q querier) error {
-		ok, err := identities.exists(ctx, q, []any{m.HubID, m.DeviceID})
-		if err != nil {
+		// Lock the identity so that concurrent enqueues count in turn.
+		if _, err := identities.getForUpdate(ctx, o.d, q, m.HubID, m.DeviceID); err != nil {
 			return err
-		}
-		if !ok {
-			return identities.notFound()
 		}
 		n, err := c2dMessages.count(ctx, q, (&cond{}).eq("hub_id", m.HubID).eq("device_id", m.DeviceID))
 		if err != nil {

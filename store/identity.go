@@ -72,7 +72,7 @@ func (o *ops) ListSigningKeys(ctx context.Context) ([]*ferry.SigningKey, error) 
 // RetireSigningKey marks a key retired at t.
 func (o *ops) RetireSigningKey(ctx context.Context, id string, t time.Time) error {
 	return o.write(ctx, func(q querier) error {
-		k, err := signingKeys.getKey(ctx, q, id)
+		k, err := signingKeys.getForUpdate(ctx, o.d, q, id)
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 
 	"github.com/ferry-iot/ferry"
 )
@@ -38,9 +39,8 @@ type Config struct {
 // DB is a ferry.Store on SQLite or PostgreSQL.
 type DB struct {
 	ops
-	logger   *slog.Logger
-	provider *goose.Provider
-	version  int64 // the newest schema version this binary knows
+	logger  *slog.Logger
+	version int64 // the newest schema version this binary knows
 }
 
 var (
@@ -86,11 +86,19 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	p, err := goose.NewProvider(gd, db.w, sub)
+	var opts []goose.ProviderOption
+	if db.d.postgres {
+		// Nodes that start together migrate one after the other.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return fmt.Errorf("open store: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(gd, db.w, sub, opts...)
 	if err != nil {
 		return fmt.Errorf("open store: migrations: %w", err)
 	}
-	db.provider = p
 	src := p.ListSources()
 	if len(src) > 0 {
 		db.version = src[len(src)-1].Version
@@ -114,11 +122,14 @@ func (db *DB) migrate(ctx context.Context) error {
 
 // SchemaVersion returns the schema version the database is at.
 func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
-	v, err := db.provider.GetDBVersion(ctx)
+	// Read on the reader pool: a readiness probe must not queue behind
+	// SQLite's single writer.
+	var v sql.NullInt64
+	err := db.r.QueryRowContext(ctx, "SELECT MAX(version_id) FROM goose_db_version WHERE is_applied").Scan(&v)
 	if err != nil {
 		return 0, fmt.Errorf("schema version: %w", err)
 	}
-	return v, nil
+	return v.Int64, nil
 }
 
 // Ping checks that the database answers and that its schema is current.
@@ -217,6 +228,27 @@ func (o *ops) write(ctx context.Context, fn func(q querier) error) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit transaction: %w", o.d.mapErr(err, "record"))
+	}
+	return nil
+}
+
+// atomic runs fn so that all of its writes apply or none do, even inside a
+// WithTx transaction (with a savepoint) whose caller goes on after an error.
+func (o *ops) atomic(ctx context.Context, fn func(q querier) error) error {
+	if o.tx == nil {
+		return o.write(ctx, fn)
+	}
+	if _, err := o.tx.ExecContext(ctx, "SAVEPOINT ferry_atomic"); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	if err := fn(o.tx); err != nil {
+		if _, rerr := o.tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT ferry_atomic"); rerr != nil {
+			return errors.Join(err, fmt.Errorf("rollback to savepoint: %w", rerr))
+		}
+		return err
+	}
+	if _, err := o.tx.ExecContext(ctx, "RELEASE SAVEPOINT ferry_atomic"); err != nil {
+		return fmt.Errorf("release savepoint: %w", err)
 	}
 	return nil
 }

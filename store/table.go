@@ -218,6 +218,17 @@ func (t *table[T]) getKey(ctx context.Context, q querier, keys ...any) (*T, erro
 	return t.get(ctx, q, t.keyCond(keys))
 }
 
+// getForUpdate reads a record to change it in the same transaction. On
+// PostgreSQL it locks the row so that no other writer changes it meanwhile;
+// SQLite's immediate transactions already exclude other writers.
+func (t *table[T]) getForUpdate(ctx context.Context, d *dialect, q querier, keys ...any) (*T, error) {
+	c := t.keyCond(keys)
+	if d.postgres {
+		c.parts[len(c.parts)-1] += " FOR UPDATE"
+	}
+	return t.get(ctx, q, c)
+}
+
 func (t *table[T]) decode(doc []byte) (*T, error) {
 	v := new(T)
 	if err := json.Unmarshal(doc, v); err != nil {
@@ -446,3 +457,13 @@ func nanos(t time.Time) int64 {
 }
 
 func lower(s string) string { return strings.ToLower(s) }
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+// fromNanos is the inverse of nanos.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}

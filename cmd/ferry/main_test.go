@@ -279,3 +279,20 @@ func TestLoginAndCAExport(t *testing.T) {
 		}
 	})
 }
+
+func TestServerRefusesUnreachableDatabase(t *testing.T) {
+	dir := t.TempDir()
+	var stderr bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--data", dir, "--http", "127.0.0.1:0", "--https", "", "--mqtt", "",
+		"--db", "postgres://postgres:hunter2@127.0.0.1:1/test?sslmode=disable&connect_timeout=2"},
+		strings.NewReader(""), io.Discard, &stderr, envFrom(nil))
+	if code != 1 || !strings.Contains(stderr.String(), "open database") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "hunter2") {
+		t.Errorf("the database password leaked: %q", stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pki")); !os.IsNotExist(err) {
+		t.Errorf("a CA was created although the database is unreachable: %v", err)
+	}
+}

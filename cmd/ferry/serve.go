@@ -69,10 +69,13 @@ type Main struct {
 
 	registry *prometheus.Registry
 	mqttLns  []string
-	servers  []*http.Server
-	httpLn   net.Listener
-	httpsLn  net.Listener
-	closers  []func() error // run in reverse order by Close
+	devices  *devicePlane
+	// beforeShutdown runs before the HTTP servers shut down.
+	beforeShutdown []func()
+	servers        []*http.Server
+	httpLn         net.Listener
+	httpsLn        net.Listener
+	closers        []func() error // run in reverse order by Close
 }
 
 // NewMain returns a server that writes its banner to stdout and its logs to
@@ -151,6 +154,10 @@ func (m *Main) Run(ctx context.Context) error {
 	m.closers = append(m.closers, sink.Close)
 	m.Bus, m.Sink = bus, sink
 
+	if err := m.startDevicePlane(ctx); err != nil {
+		return err
+	}
+
 	m.registry = prometheus.NewRegistry()
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), bus, sink)
 	metrics := httpapi.NewMetrics(m.registry)
@@ -161,7 +168,11 @@ func (m *Main) Run(ctx context.Context) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry}))
 	ids.Register(mux)
 	mux.Handle("GET /api/me", ids.RequireAuth(httpapi.Handle(m.logger, httpapi.RenderPlain, m.handleMe)))
-	handler := metrics.Middleware(m.logger, mux)
+	routes, err := m.routes(ctx, mux)
+	if err != nil {
+		return err
+	}
+	handler := metrics.Middleware(m.logger, routes)
 
 	if m.httpLn != nil {
 		m.serve(m.httpLn, handler)
@@ -195,25 +206,30 @@ func (m *Main) listen() error {
 	return nil
 }
 
-// grantAdmin makes the first administrator Owner at the root scope, so
-// that it may do everything, including granting roles to others.
+// grantAdmin makes the first administrator Owner (and data contributor of
+// every hub and provisioning service) at the root scope, so that it may do
+// everything, including granting roles to others.
 func (m *Main) grantAdmin(ctx context.Context, name string) error {
 	admin, err := m.Store.GetPrincipalByName(ctx, name)
 	if err != nil {
 		return fmt.Errorf("find administrator: %w", err)
 	}
-	err = m.Store.CreateRoleAssignment(ctx, &ferry.RoleAssignment{
-		ID:               ferry.NewUUID(),
-		Scope:            "/",
-		RoleDefinitionID: ferry.RoleOwner,
-		PrincipalID:      admin.ID,
-		PrincipalType:    admin.Type,
-		Description:      "first administrator",
-		CreatedAt:        time.Now().UTC(),
-		CreatedBy:        "ferry",
-	})
-	if err != nil {
-		return fmt.Errorf("grant administrator the Owner role: %w", err)
+	// Owner grants no data actions, as in Azure: the data roles let the
+	// administrator use the hub and DPS service APIs with a token too.
+	for _, role := range []string{ferry.RoleOwner, ferry.RoleIoTHubDataContributor, ferry.RoleDPSDataContributor} {
+		err = m.Store.CreateRoleAssignment(ctx, &ferry.RoleAssignment{
+			ID:               ferry.NewUUID(),
+			Scope:            "/",
+			RoleDefinitionID: role,
+			PrincipalID:      admin.ID,
+			PrincipalType:    admin.Type,
+			Description:      "first administrator",
+			CreatedAt:        time.Now().UTC(),
+			CreatedBy:        "ferry",
+		})
+		if err != nil {
+			return fmt.Errorf("grant administrator role %s: %w", role, err)
+		}
 	}
 	return nil
 }
@@ -302,6 +318,9 @@ func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var errs []error
+	for _, f := range m.beforeShutdown {
+		f()
+	}
 	for _, s := range m.servers {
 		if err := s.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
@@ -312,6 +331,6 @@ func (m *Main) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	m.servers, m.closers = nil, nil
+	m.servers, m.closers, m.beforeShutdown = nil, nil, nil
 	return errors.Join(errs...)
 }
