@@ -2,7 +2,6 @@ package device_test
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -111,9 +110,8 @@ func TestProvisionX509(t *testing.T) {
 		}
 		bad := pki.TLSCertificate(other, otherKey)
 		pc.Certificate = &bad
-		// Without a session cache: a resumed TLS session would carry the
-		// first certificate.
-		pc.TLS = &tls.Config{RootCAs: p.Auth.CAPool()}
+		// The shared session cache must not resume the first device's
+		// session, which would carry its certificate.
 		if _, err := device.Provision(ctx, pc); !ferry.IsCode(err, ferry.EUNAUTHORIZED) {
 			t.Errorf("foreign certificate: got %v, want EUNAUTHORIZED", err)
 		}
