@@ -79,6 +79,9 @@ func WriteStats(w io.Writer, s Stats) error {
 func RunWorkers(ctx context.Context, workers []Worker, command func(Worker) *exec.Cmd, onStats func(Stats)) (Stats, error) {
 	var mu sync.Mutex
 	latest := make([]Stats, len(workers))
+	for i, w := range workers {
+		latest[i].Devices = w.Count // until the worker reports
+	}
 	sum := func() Stats {
 		var s Stats
 		for _, x := range latest {
