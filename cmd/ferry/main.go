@@ -76,7 +76,7 @@ func newRootCommand(e *env) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
 	root.AddCommand(newServeCommand(e), newVersionCommand(e), newLoginCommand(e), newCACommand(e),
 		newGroupCommand(e), newHubCommand(e), newDPSCommand(e),
-		newSphereCommand(e), newConfigCommand(e), newLegacyCommand(e), newRoleCommand(e))
-	root.AddCommand(newIntegrateCommand(e), newAuditCommand(e))
+		newSphereCommand(e), newConfigCommand(e), newLegacyCommand(e), newRoleCommand(e),
+		newIntegrateCommand(e), newAuditCommand(e), newSimCommand(e))
 	return root
 }
