@@ -112,8 +112,9 @@ type Config struct {
 	// OnMove is called when a DeviceMove arrives, before anything is done;
 	// returning an error refuses the move (answer 400). nil accepts it.
 	OnMove func(Move) error
-	// OnMoved is called after a move with the new registration, or with the
-	// error that made the device stay at its hub.
+	// OnMoved is called when a move completes (connected at the new hub)
+	// with the new registration, or with the error that kept or brought the
+	// device back at its hub.
 	OnMoved func(*Registration, error)
 
 	// Provisioning is how the device registered; DeviceMove re-runs it with
@@ -131,8 +132,9 @@ type Config struct {
 	QueueSize int
 	// InFlight bounds unacknowledged PUBLISHes on the wire; 0: 32.
 	InFlight int
-	// MoveTimeout bounds re-provisioning after DeviceMove before the device
-	// goes back to its hub; 0: two minutes.
+	// MoveTimeout bounds re-provisioning after DeviceMove, and then the
+	// attempts to connect to the new hub, before the device goes back to its
+	// hub; 0: two minutes.
 	MoveTimeout time.Duration
 }
 
@@ -171,6 +173,7 @@ type entry struct {
 type conn struct {
 	pc      paho.Client
 	hub     string
+	expiry  time.Time // of its SAS token; zero with X.509
 	done    chan struct{}
 	once    sync.Once
 	err     error
@@ -206,6 +209,8 @@ type Client struct {
 	cond     *sync.Cond
 	queue    []*entry // unacknowledged, oldest first
 	next     int      // queue[:next] were written on the current connection
+	flying   int      // PUBLISHes written on the current connection and not yet acknowledged
+	paused   *conn    // a connection that must not take new telemetry (a move is under way)
 	cur      *conn
 	up       chan struct{} // closed while connected
 	hub      string
@@ -214,6 +219,12 @@ type Client struct {
 	prov     *ProvisionConfig
 	closed   bool
 	waiters  map[string]chan twinResult
+
+	// A move in progress, owned by the run goroutine: where the device came
+	// from, when, and its new registration, until it connects to the new hub.
+	movedFrom *home
+	movedAt   time.Time
+	movedReg  *Registration
 
 	moves   chan Move
 	closing chan struct{}
@@ -390,7 +401,9 @@ func (c *Client) dial(ctx context.Context) (*conn, error) {
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { c.dispatch(cn, m) }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) { cn.end(err) })
 	if key != "" {
-		tok, err := sas.Sign(hub+"/devices/"+deviceID, key, "", time.Now().Add(c.cfg.TokenTTL))
+		// se has whole seconds: renewal is timed from the expiry as signed.
+		cn.expiry = time.Unix(time.Now().Add(c.cfg.TokenTTL).Unix(), 0)
+		tok, err := sas.Sign(hub+"/devices/"+deviceID, key, "", cn.expiry)
 		if err != nil {
 			return nil, fmt.Errorf("connect: %w", err)
 		}
@@ -438,6 +451,9 @@ func (c *Client) run(cn *conn) {
 				return
 			default:
 			}
+			if c.movedFrom != nil && time.Since(c.movedAt) > c.cfg.MoveTimeout {
+				c.goBack(attempt)
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			go func() {
 				select {
@@ -456,6 +472,35 @@ func (c *Client) run(cn *conn) {
 		if lost {
 			c.reconnects.Add(1)
 		}
+		if c.movedFrom != nil {
+			c.movedFrom = nil
+			c.moved.Add(1)
+			c.log.Info("moved", "hub", cn.hub)
+			if c.cfg.OnMoved != nil {
+				c.cfg.OnMoved(c.movedReg, nil)
+			}
+		}
+	}
+}
+
+// home is where a device belongs: enough to connect and to provision again.
+type home struct {
+	hub, deviceID, key string
+	prov               *ProvisionConfig
+}
+
+// goBack returns a device that could not reach the hub it moved to within
+// MoveTimeout to the hub it came from, so that it is never stranded.
+func (c *Client) goBack(attempts int) {
+	err := ferry.Errorf(ferry.ETIMEOUT, "move: hub %s unreachable after %d attempts; back to %s", c.Hub(), attempts, c.movedFrom.hub)
+	c.log.Warn("move failed; going back", "error", err)
+	c.mu.Lock()
+	h := c.movedFrom
+	c.hub, c.deviceID, c.key, c.prov = h.hub, h.deviceID, h.key, h.prov
+	c.mu.Unlock()
+	c.movedFrom, c.movedReg = nil, nil
+	if c.cfg.OnMoved != nil {
+		c.cfg.OnMoved(nil, err)
 	}
 }
 
@@ -465,20 +510,26 @@ func (c *Client) serve(cn *conn) (lost bool) {
 	c.mu.Lock()
 	c.cur = cn
 	c.next = 0
+	c.flying = 0
+	c.paused = nil
 	close(c.up)
 	c.cond.Broadcast()
 	c.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); c.sender(cn) }()
-	renew := time.NewTimer(c.cfg.TokenTTL - c.cfg.TokenTTL/4)
-	defer renew.Stop()
+	var renewC <-chan time.Time
+	if !cn.expiry.IsZero() {
+		renew := time.NewTimer(time.Until(cn.expiry) - c.cfg.TokenTTL/4)
+		defer renew.Stop()
+		renewC = renew.C
+	}
 	var mv *Move
 	select {
 	case <-cn.done:
 		c.log.Info("connection lost", "error", cn.err)
 		lost = true
-	case <-renew.C:
+	case <-renewC:
 		c.renewals.Add(1)
 	case m := <-c.moves:
 		mv = &m
@@ -524,6 +575,7 @@ func (c *Client) sender(cn *conn) {
 			c.acked.Add(1)
 			c.mu.Lock()
 			f.e.acked = true
+			c.flying--
 			n := 0
 			for n < len(c.queue) && c.queue[n].acked {
 				n++
@@ -541,8 +593,8 @@ func (c *Client) sender(cn *conn) {
 	prefix := "devices/" + c.currentDeviceID() + "/messages/events/"
 	for {
 		c.mu.Lock()
-		for !cn.ended() && (c.next >= len(c.queue) || c.queue[c.next].acked) {
-			if c.next < len(c.queue) {
+		for !cn.ended() && (c.paused == cn || c.next >= len(c.queue) || c.queue[c.next].acked) {
+			if c.paused != cn && c.next < len(c.queue) {
 				c.next++ // acked but behind an unacknowledged one
 				continue
 			}
@@ -554,6 +606,7 @@ func (c *Client) sender(cn *conn) {
 		}
 		e := c.queue[c.next]
 		c.next++
+		c.flying++
 		c.mu.Unlock()
 		tok := cn.pc.Publish(prefix+e.topic, 1, false, e.body)
 		c.sent.Add(1)
@@ -656,6 +709,9 @@ func (c *Client) method(cn *conn, topic string, payload []byte) {
 	var mv *Move
 	if name == "DeviceMove" || strings.HasSuffix(name, "*DeviceMove") {
 		resp, mv = c.acceptMove(name, payload)
+		if mv != nil {
+			c.quiesce(cn, c.cfg.dialTimeout())
+		}
 	} else if c.cfg.OnMethod != nil {
 		resp = c.cfg.OnMethod(context.Background(), MethodRequest{Name: name, Payload: json.RawMessage(payload)})
 	} else {
@@ -680,6 +736,23 @@ func (c *Client) method(cn *conn, topic string, payload []byte) {
 	}
 }
 
+// quiesce stops new telemetry on cn and waits up to d until every PUBLISH
+// on the wire is acknowledged. A device about to disconnect for a move calls
+// it before it answers, so that the hub has nothing left to write to it when
+// the answer arrives: a hub that writes a PUBACK to a socket the device has
+// closed gets a reset and may never read the answer.
+func (c *Client) quiesce(cn *conn, d time.Duration) {
+	t := time.AfterFunc(d, func() { c.mu.Lock(); c.cond.Broadcast(); c.mu.Unlock() })
+	defer t.Stop()
+	deadline := time.Now().Add(d)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.paused = cn
+	for c.flying > 0 && !cn.ended() && time.Now().Before(deadline) {
+		c.cond.Wait()
+	}
+}
+
 // acceptMove decides whether to move and what to answer.
 func (c *Client) acceptMove(name string, payload []byte) (MethodResponse, *Move) {
 	var m Move
@@ -701,9 +774,11 @@ func (c *Client) acceptMove(name string, payload []byte) (MethodResponse, *Move)
 	return MethodResponse{Status: 200, Payload: map[string]any{"result": true, "data": "Migration received. Disconnecting..."}}, &m
 }
 
-// move re-provisions at the new scope and switches to the assigned hub. On
-// a refusal or a timeout the device stays with its current hub, so that it
-// is never stranded: an operator can command it again or fail it back.
+// move re-provisions at the new scope and points the client at the assigned
+// hub; run completes the move when it connects there, or goes back after
+// MoveTimeout. On a refusal or a timeout of the registration the device
+// stays with its current hub, so that it is never stranded: an operator can
+// command it again or fail it back.
 func (c *Client) move(m Move) {
 	c.mu.Lock()
 	old := *c.prov
@@ -743,14 +818,12 @@ func (c *Client) move(m Move) {
 		return
 	}
 	c.mu.Lock()
+	c.movedFrom = &home{hub: c.hub, deviceID: c.deviceID, key: c.key, prov: c.prov}
+	c.movedAt, c.movedReg = time.Now(), reg
 	c.hub, c.deviceID, c.prov = reg.AssignedHub, reg.DeviceID, &pc
 	if reg.Key != "" {
 		c.key = reg.Key
 	}
 	c.mu.Unlock()
-	c.moved.Add(1)
-	c.log.Info("moved", "hub", reg.AssignedHub)
-	if c.cfg.OnMoved != nil {
-		c.cfg.OnMoved(reg, nil)
-	}
+	c.log.Info("re-provisioned", "hub", reg.AssignedHub)
 }

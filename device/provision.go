@@ -283,6 +283,11 @@ func registration(a dpsAnswer, key string) *Registration {
 // unavailable, shedding load) ETHROTTLED.
 func connectErr(ctx context.Context, tok paho.Token, timeout time.Duration) error {
 	err := wait(ctx, tok, timeout+time.Second)
+	select {
+	case <-tok.Done():
+	default:
+		return err // the token is still in use by paho
+	}
 	ct, ok := tok.(*paho.ConnectToken)
 	if !ok || err == nil {
 		return err

@@ -2,7 +2,9 @@ package device
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/url"
@@ -88,6 +90,7 @@ func (t Transport) dial(ctx context.Context, addr, serverName string, cert *tls.
 			return nil, fmt.Errorf("dial %s: bad local address %q", addr, t.LocalAddr)
 		}
 		d.LocalAddr = &net.TCPAddr{IP: ip}
+		d.Control = bindNoPort
 	}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -110,6 +113,12 @@ func (t Transport) dial(ctx context.Context, addr, serverName string, cert *tls.
 	}
 	if cert != nil {
 		cfg.Certificates = []tls.Certificate{*cert}
+		if cfg.ClientSessionCache != nil && len(cert.Certificate) > 0 {
+			// A resumed session keeps the certificate of the session it
+			// resumes: never resume another device's session.
+			sum := sha256.Sum256(cert.Certificate[0])
+			cfg.ClientSessionCache = certCache{inner: cfg.ClientSessionCache, prefix: hex.EncodeToString(sum[:8]) + "/"}
+		}
 	}
 	tc := tls.Client(conn, cfg)
 	hctx, cancel := context.WithTimeout(ctx, t.dialTimeout())
@@ -120,6 +129,18 @@ func (t Transport) dial(ctx context.Context, addr, serverName string, cert *tls.
 	}
 	return tc, nil
 }
+
+// certCache keeps one device's TLS sessions apart from the others' in a
+// shared cache.
+type certCache struct {
+	inner  tls.ClientSessionCache
+	prefix string
+}
+
+func (c certCache) Get(key string) (*tls.ClientSessionState, bool) {
+	return c.inner.Get(c.prefix + key)
+}
+func (c certCache) Put(key string, cs *tls.ClientSessionState) { c.inner.Put(c.prefix+key, cs) }
 
 // wait waits for a paho token, the context or the timeout, whichever first.
 func wait(ctx context.Context, tok paho.Token, timeout time.Duration) error {

@@ -66,9 +66,9 @@ func TestTelemetry(t *testing.T) {
 			d, err := s.GetDeviceIdentity(context.Background(), e.hub.ID, "d1")
 			return err == nil && d.ConnectionState == ferry.Disconnected
 		})
-		if len(e.eventsOf(ferry.TypeConnected)) != 1 || len(e.eventsOf(ferry.TypeDisconnected)) != 1 {
-			t.Errorf("lifecycle events: %d connected, %d disconnected", len(e.eventsOf(ferry.TypeConnected)), len(e.eventsOf(ferry.TypeDisconnected)))
-		}
+		eventually(t, "connected and disconnected events", func() bool {
+			return len(e.eventsOf(ferry.TypeConnected)) == 1 && len(e.eventsOf(ferry.TypeDisconnected)) == 1
+		})
 	})
 }
 
@@ -189,9 +189,7 @@ func TestTakeoverAndExpiry(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("first connection not dropped by the second")
 		}
-		if !e.hubs.Connected(e.hub.ID, "d1") {
-			t.Error("second connection not registered")
-		}
+		eventually(t, "second connection registered", func() bool { return e.hubs.Connected(e.hub.ID, "d1") })
 
 		lost2 := make(chan error, 1)
 		short, _ := sas.Sign(e.hub.HostName+"/devices/d1", key, "", time.Now().Add(2*time.Second))

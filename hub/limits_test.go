@@ -62,6 +62,7 @@ func TestLimits(t *testing.T) {
 			eventually(t, "offline", func() bool { return !e.hubs.Connected(e.hub.ID, "d1") })
 		})
 		t.Run("shed load with CONNACK 3", func(t *testing.T) {
+			eventually(t, "earlier sessions gone", func() bool { return e.gw.Connections() == 0 })
 			e.connect("d1", key)
 			e.connect("d2", key2)
 			eventually(t, "two sessions", func() bool { return e.gw.Connections() == 2 })
@@ -145,9 +146,11 @@ func TestDeviceOnTwoHubs(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
 		ctx := context.Background()
 		e := newEnvWith(t, s, mqttgw.Config{}, "127.0.0.2:0")
-		if _, err := net.Dial("tcp", e.addr); err != nil {
+		probe, err := net.Dial("tcp", e.addr)
+		if err != nil {
 			t.Skipf("127.0.0.2 is not usable here: %v", err)
 		}
+		probe.Close()
 		other := &ferry.Hub{ID: ferry.NewUUID(), Name: "hub-ip", HostName: "127.0.0.2", Policies: ferry.DefaultHubPolicies(), CreatedAt: time.Now()}
 		if err := s.CreateHub(ctx, other); err != nil {
 			t.Fatal(err)

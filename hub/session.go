@@ -143,6 +143,10 @@ func (ss *session) Subscribed(filters []string) {
 
 // Acked completes a delivered cloud-to-device message.
 func (ss *session) Acked(packetID uint16) {
+	// deliverC2D records a packet ID right after the PUBLISH is written;
+	// wait for it, the PUBACK can come first.
+	ss.deliveryMu.Lock()
+	ss.deliveryMu.Unlock()
 	ss.mu.Lock()
 	id, ok := ss.inflight[packetID]
 	delete(ss.inflight, packetID)

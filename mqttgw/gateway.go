@@ -124,6 +124,10 @@ const (
 	ConnackNotAuthorized     = 5
 )
 
+// MaxKeepAlive is the largest keep-alive (seconds) the gateway honours; a
+// device asking for 0 (none) or more gets this one.
+const MaxKeepAlive = 1177
+
 // Gateway is the MQTT endpoint.
 type Gateway struct {
 	cfg   Config
@@ -131,6 +135,7 @@ type Gateway struct {
 	srv   *mqtt.Server
 	conns sync.Map // net.Conn -> *gwConn
 	codes sync.Map // net.Conn -> byte: CONNACK code override for a refused connection
+	raw   sync.Map // net.Conn -> struct{}: every open connection, closed by Close
 
 	mu     sync.Mutex
 	lns    []net.Listener
@@ -244,6 +249,15 @@ func (g *Gateway) Serve(ln net.Listener) error {
 
 // handle runs one connection until it ends.
 func (g *Gateway) handle(c net.Conn, listener string) {
+	g.raw.Store(c, struct{}{})
+	defer g.raw.Delete(c)
+	g.mu.Lock()
+	closed := g.closed
+	g.mu.Unlock()
+	if closed {
+		_ = c.Close()
+		return
+	}
 	_ = c.SetDeadline(time.Now().Add(g.cfg.ConnectTimeout))
 	if tc, ok := c.(*tls.Conn); ok {
 		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ConnectTimeout)
@@ -281,6 +295,10 @@ func (g *Gateway) Close() error {
 	for _, cl := range g.srv.Clients.GetAll() {
 		cl.Stop(errors.New("server closing"))
 	}
+	g.raw.Range(func(k, _ any) bool {
+		_ = k.(net.Conn).Close()
+		return true
+	})
 	g.wg.Wait()
 	return g.srv.Close()
 }
@@ -423,6 +441,11 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	}
 	gc.sess = sess
 	cl.ID = sess.Key()
+	if cl.State.Keepalive == 0 || cl.State.Keepalive > MaxKeepAlive {
+		// IoT Hub drops a silent connection after at most 1,767 s, whatever
+		// keep-alive the device asked for (1.5 × 1,177 s).
+		cl.State.Keepalive = MaxKeepAlive
+	}
 	cl.Properties.Clean = true // sessions live in the store, not in the broker
 	cl.Properties.Will = mqtt.Will{}
 	g.conns.Store(cl.Net.Conn, gc)

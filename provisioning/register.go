@@ -326,6 +326,9 @@ func (ss *session) assign(ctx context.Context, payload json.RawMessage) (map[str
 			t.Tags, t.Desired, t.Reported = oldTwin.Tags, oldTwin.Desired, oldTwin.Reported
 		} else {
 			t.Tags, t.Desired = initial.Tags, initial.Desired
+			if moved {
+				t.Reported = map[string]any{} // deviceDataReset
+			}
 		}
 		if t.Tags != nil || t.Desired != nil || t.Reported != nil {
 			t.Version++

@@ -230,6 +230,12 @@ var operations = []Operation{
 	op("Catalogs_EnableLegacyAccess", ActionEnableLegacyAccess, "POST", pCatalog+"/providers/Ferry.Migration/enableLegacyAccess"),
 	op("Catalogs_BlockLegacyAccess", ActionBlockLegacyAccess, "POST", pCatalog+"/providers/Ferry.Migration/blockLegacyAccess",
 		"POST "+pTenant+"/blocklegacyauthorization"),
+	op("Catalogs_ProposeIntegration", ActionIntegrate, "POST", pRG+"/providers/Ferry.Migration/proposeIntegration"),
+	op("Catalogs_RemoveLegacyRoles", authz+"roleAssignments/delete", "POST", pCatalog+"/providers/Ferry.Migration/removeLegacyRoles"),
+	op("Catalogs_LegacyUsage", ferryMig+"catalogs/legacyUsage/read", "GET", pCatalog+"/providers/Ferry.Migration/legacyUsage"),
+	op("Catalogs_LegacySidestep", ferryMig+"catalogs/legacySidestep/read", "GET", pCatalog+"/providers/Ferry.Migration/legacySidestep"),
+	op("AuditLogs_ListByCatalog", ferryMig+"catalogs/auditLogs/read", "GET", pCatalog+"/providers/Ferry.Migration/auditLogs"),
+	op("AuditLogs_List", ferryMig+"catalogs/auditLogs/read", "GET", "/providers/Ferry.Migration/auditLogs"),
 }
 
 var (

@@ -87,6 +87,13 @@ func testDevicePlane(t *testing.T, m *Main) {
 	sub := list[0].(map[string]any)["subscriptionId"].(string)
 	rg := "/subscriptions/" + sub + "/resourceGroups/fleet"
 	call("PUT", rg+"?api-version=2021-04-01", map[string]any{"location": "global"}, 201)
+	// The Sphere provider shares the listener and the resource group.
+	cat := rg + "/providers/Microsoft.AzureSphere/catalogs/fleet-catalog"
+	call("PUT", cat+"?api-version=2024-04-01", map[string]any{"location": "global"}, 201)
+	if got := call("GET", cat+"?api-version=2024-04-01", nil, 200); got["name"] != "fleet-catalog" {
+		t.Fatalf("catalog %v", got)
+	}
+	call("GET", "/v2/tenants", nil, 200) // the legacy surface answers on the same listener
 	call("PUT", rg+"/providers/Microsoft.Devices/IotHubs/hub-a?api-version=2023-06-30",
 		map[string]any{"location": "global", "sku": map[string]any{"name": "S1", "capacity": 1},
 			"properties": map[string]any{"hostName": "127.0.0.1"}}, 201)

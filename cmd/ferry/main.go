@@ -74,6 +74,9 @@ func newRootCommand(e *env) *cobra.Command {
 	// Cobra reports unknown flags and commands as plain errors; make them
 	// usage errors so they exit with code 2.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
-	root.AddCommand(newServeCommand(e), newVersionCommand(e), newLoginCommand(e), newCACommand(e))
+	root.AddCommand(newServeCommand(e), newVersionCommand(e), newLoginCommand(e), newCACommand(e),
+		newGroupCommand(e), newHubCommand(e), newDPSCommand(e),
+		newSphereCommand(e), newConfigCommand(e), newLegacyCommand(e), newRoleCommand(e),
+		newIntegrateCommand(e), newAuditCommand(e), newSimCommand(e))
 	return root
 }

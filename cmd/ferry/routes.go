@@ -11,6 +11,13 @@ import (
 	"github.com/ferry-iot/ferry/httpapi/armauthz"
 	"github.com/ferry-iot/ferry/httpapi/armdevices"
 	"github.com/ferry-iot/ferry/httpapi/armresources"
+	"github.com/ferry-iot/ferry/httpapi/events"
+	"github.com/ferry-iot/ferry/httpapi/integrated"
+	"github.com/ferry-iot/ferry/httpapi/legacy"
+	"github.com/ferry-iot/ferry/httpapi/migration"
+	"github.com/ferry-iot/ferry/integrate"
+	"github.com/ferry-iot/ferry/rbac"
+	"github.com/ferry-iot/ferry/sphere"
 )
 
 // routes returns the handler both HTTP listeners serve. ARM paths carry
@@ -22,8 +29,11 @@ func (m *Main) routes(ctx context.Context, mux *http.ServeMux) (http.Handler, er
 	if err != nil {
 		return nil, fmt.Errorf("read tenant ID: %w", err)
 	}
-	rec := audit.NewStoreRecorder(m.Store)
-	rec.Logger = m.logger
+	store := audit.NewStoreRecorder(m.Store)
+	store.Logger = m.logger
+	// Calls refused before their handler ran name their catalog only by
+	// ARM ID; fill it in so the catalog's audit query sees them too.
+	rec := audit.WithCatalog(store, m.Store)
 	dp := m.devices
 
 	authz := m.withCaller(armauthz.New(armauthz.Config{Store: m.Store, Authorizer: m.Authorizer, Audit: rec, Logger: m.logger}))
@@ -31,19 +41,36 @@ func (m *Main) routes(ctx context.Context, mux *http.ServeMux) (http.Handler, er
 		Hubs: dp.hubs, Provisioning: dp.prov}))
 	resources := m.withCaller(armresources.New(armresources.Config{Store: m.Store, Authorizer: m.Authorizer, Audit: rec, Logger: m.logger,
 		TenantID: tenant, HubChanged: dp.hubs.HubChanged, ServiceChanged: dp.prov.ServiceChanged}))
+	sphereSvc := sphere.New(sphere.Config{Store: m.Store, Logger: m.logger})
+	sphereAPI := m.withCaller(integrated.New(integrated.Config{Sphere: sphereSvc, Authorizer: m.Authorizer, Audit: rec, Logger: m.logger}))
+	legacyAPI := m.withCaller(legacy.New(legacy.Config{Sphere: sphereSvc, Store: m.Store, Authorizer: rbac.NewLegacy(m.Store),
+		Audit: rec, Logger: m.logger}))
+	migrationAPI := m.withCaller(migration.New(migration.Config{Store: m.Store, Authorizer: m.Authorizer, Audit: rec, Logger: m.logger,
+		Integrate: integrate.New(integrate.Config{Store: m.Store, Sphere: sphereSvc, Authorizer: m.Authorizer, Logger: m.logger})}))
 	hubAPI := m.hubServiceAPI()
 
 	mux.Handle("/$iothub/websocket", dp.gw.WebSocketHandler())
+	ev := events.New(events.Config{Hubs: m.Store, Bus: m.Bus, Authorizer: m.Authorizer, Logger: m.logger})
+	mux.Handle(events.Pattern, m.withCaller(ev))
+	// Event streams never end on their own: end them before the HTTP
+	// servers wait for in-flight requests.
+	m.beforeShutdown = append(m.beforeShutdown, ev.Shutdown)
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		switch {
 		case armauthz.Match(p):
 			authz.ServeHTTP(w, r)
+		case migration.Match(p): // before the Sphere paths: some sit under a catalog
+			migrationAPI.ServeHTTP(w, r)
+		case isSpherePath(p):
+			sphereAPI.ServeHTTP(w, r)
 		case armdevices.Match(p):
 			devices.ServeHTTP(w, r)
 		case armresources.Match(p):
 			resources.ServeHTTP(w, r)
+		case strings.HasPrefix(p, "/v2/"):
+			legacyAPI.ServeHTTP(w, r)
 		case isHubServicePath(p):
 			hubAPI.ServeHTTP(w, r)
 		default:
@@ -62,6 +89,13 @@ func (m *Main) withCaller(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// isSpherePath reports whether p belongs to the Microsoft.AzureSphere
+// provider (ARM matches provider names case-insensitively).
+func isSpherePath(p string) bool {
+	return strings.Contains(strings.ToLower(p), "/providers/microsoft.azuresphere/") ||
+		strings.HasSuffix(strings.ToLower(p), "/providers/microsoft.azuresphere")
 }
 
 // hubServicePrefixes are the first path segments of the IoT Hub and DPS

@@ -70,10 +70,12 @@ type Main struct {
 	registry *prometheus.Registry
 	mqttLns  []string
 	devices  *devicePlane
-	servers  []*http.Server
-	httpLn   net.Listener
-	httpsLn  net.Listener
-	closers  []func() error // run in reverse order by Close
+	// beforeShutdown runs before the HTTP servers shut down.
+	beforeShutdown []func()
+	servers        []*http.Server
+	httpLn         net.Listener
+	httpsLn        net.Listener
+	closers        []func() error // run in reverse order by Close
 }
 
 // NewMain returns a server that writes its banner to stdout and its logs to
@@ -316,6 +318,9 @@ func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var errs []error
+	for _, f := range m.beforeShutdown {
+		f()
+	}
 	for _, s := range m.servers {
 		if err := s.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
@@ -326,6 +331,6 @@ func (m *Main) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	m.servers, m.closers = nil, nil
+	m.servers, m.closers, m.beforeShutdown = nil, nil, nil
 	return errors.Join(errs...)
 }

@@ -54,6 +54,7 @@ type ErrorResponse struct {
 type Error struct {
 	Code   string // ARM code, e.g. "InvalidResourceName"
 	Target string // the offending parameter or property, if any
+	status int    // overrides the status of the domain code when set
 	err    *ferry.Error
 }
 
@@ -75,6 +76,14 @@ func (e *Error) WithTarget(target string) *Error {
 	return &c
 }
 
+// WithStatus returns e answered with an HTTP status of its own, for the few
+// ARM errors no domain code maps to (405 MethodNotAllowed).
+func (e *Error) WithStatus(status int) *Error {
+	c := *e
+	c.status = status
+	return &c
+}
+
 // Error implements error.
 func (e *Error) Error() string { return e.Code + ": " + e.err.Message }
 
@@ -82,7 +91,12 @@ func (e *Error) Error() string { return e.Code + ": " + e.err.Message }
 func (e *Error) Unwrap() error { return e.err }
 
 // Status returns the HTTP status of the error.
-func (e *Error) Status() int { return httpapi.StatusCode(e.err.Code) }
+func (e *Error) Status() int {
+	if e.status != 0 {
+		return e.status
+	}
+	return httpapi.StatusCode(e.err.Code)
+}
 
 // Code returns the ARM code and HTTP status for a domain error code.
 func Code(ferryCode string) (string, int) {
@@ -133,9 +147,13 @@ func Render(w http.ResponseWriter, r *http.Request, err error) {
 var _ httpapi.ErrorRenderer = Render
 
 // NotFound returns ARM's ResourceNotFound error for a resource ID.
-func NotFound(typ, name string) *Error {
+func NotFound(id ferry.ResourceID) *Error {
+	name := id.Provider
+	for i := range id.Types {
+		name += "/" + id.Types[i] + "/" + id.Names[i]
+	}
 	return Errorf(ferry.ENOTFOUND, CodeResourceNotFound,
-		"The Resource '%s/%s' under resource group was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix", typ, name)
+		"The Resource '%s' under resource group '%s' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix", name, id.ResourceGroup)
 }
 
 // InvalidName returns ARM's InvalidResourceName error.

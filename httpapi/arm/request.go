@@ -119,3 +119,17 @@ func SetETag(w http.ResponseWriter, tag string) {
 		w.Header().Set("ETag", fmt.Sprintf("%q", tag))
 	}
 }
+
+// CheckPutConditions applies a PUT's conditional headers, given whether the
+// resource exists: "If-None-Match: *" refuses to replace, and an If-Match
+// other than "*" refuses to create. Returns PreconditionFailed (412). An
+// If-Match on an existing resource is left to the store's ETag check.
+func CheckPutConditions(r *http.Request, exists bool) error {
+	if exists && strings.TrimSpace(r.Header.Get("If-None-Match")) == "*" {
+		return NewError(ferry.EPRECONDITION, CodePreconditionFailed, "The resource exists and If-None-Match is '*'.")
+	}
+	if m := IfMatch(r); !exists && m != "" {
+		return NewError(ferry.EPRECONDITION, CodePreconditionFailed, "The resource does not exist and If-Match is set.")
+	}
+	return nil
+}

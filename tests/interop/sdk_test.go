@@ -192,10 +192,13 @@ func (p *plane) drive(t *testing.T, regID, modelID string, env ...string) {
 		d, err := p.store.GetDeviceIdentity(ctx, p.hub.ID, regID)
 		return err == nil && d.ConnectionState == ferry.Disconnected && !d.LastActivityAt.IsZero()
 	})
-	if len(p.eventsOf(ferry.SourceDeviceConnectivity, ferry.TypeConnected)) == 0 || len(p.eventsOf(ferry.SourceDeviceLifecycle, ferry.TypeProvisioned)) == 0 ||
-		len(p.eventsOf(ferry.SourceProperties, ferry.TypeDevicePropertyReportedChange)) == 0 {
-		t.Errorf("lifecycle events missing")
-	}
+	eventually(t, "connected, disconnected, provisioned and property events", func() bool {
+		return len(p.eventsOf(ferry.SourceDeviceConnectivity, ferry.TypeConnected)) > 0 &&
+			len(p.eventsOf(ferry.SourceDeviceConnectivity, ferry.TypeDisconnected)) > 0 &&
+			len(p.eventsOf(ferry.SourceDeviceLifecycle, ferry.TypeProvisioned)) > 0 &&
+			len(p.eventsOf(ferry.SourceProperties, ferry.TypeDevicePropertyReportedChange)) > 0 &&
+			len(p.eventsOf(ferry.SourceProperties, ferry.TypeDevicePropertyDesiredChange)) > 0
+	})
 }
 
 func keys(m map[string]step) []string {
