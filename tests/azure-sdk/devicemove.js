@@ -71,7 +71,7 @@ async function connect() {
       await sleep(1000 * attempt);
     }
   }
-  out({ step: 'provisioned', assignedHub: reg.assignedHub, deviceId: reg.deviceId, idScope });
+  out({ step: 'provisioned', assignedHub: reg.assignedHub, deviceId: reg.deviceId, idScope, provisioningHost });
   const c = Client.fromConnectionString(
     `HostName=${reg.assignedHub};DeviceId=${reg.deviceId};SharedAccessKey=${env.DEVICE_KEY}`, Mqtt);
   if (env.MODEL_ID) await promisify((cb) => c.setOptions({ modelId: env.MODEL_ID }, cb));
