@@ -326,6 +326,23 @@ func testNodeMove(t *testing.T, s ferry.Store, c moveCase) {
 		}
 	}
 
+	// The report shows each device's path through the states the events
+	// drove: the method response may come after the registration, which
+	// then implies it.
+	report, err := o.Report(ctx, mig.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range report.Devices {
+		var path []string
+		for _, tr := range d.Transitions {
+			path = append(path, string(tr.To))
+		}
+		if got := strings.Join(path, ","); got != "commanded,acknowledged,provisioned,connected,verified" && got != "commanded,provisioned,connected,verified" {
+			t.Errorf("transitions of %s: %s", d.DeviceID, got)
+		}
+	}
+
 	// Each device moved once, by the component's method, with the new
 	// scope, and keeps sending at B.
 	sent := map[string]int{}
