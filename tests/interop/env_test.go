@@ -38,6 +38,7 @@ type plane struct {
 	t      *testing.T
 	store  ferry.Store
 	auth   *pki.Authority
+	bus    *eventbus.Bus
 	caFile string
 	hubs   *hub.Service
 	prov   *provisioning.Service
@@ -67,6 +68,7 @@ func newPlane(t *testing.T, s ferry.Store) *plane {
 		t.Fatal(err)
 	}
 	bus := eventbus.New(eventbus.Options{})
+	p.bus = bus
 	t.Cleanup(bus.Subscribe("interop", func(ev ferry.Event) {
 		p.mu.Lock()
 		p.events = append(p.events, ev)
