@@ -37,6 +37,15 @@ type Config struct {
 	FlushInterval time.Duration
 	// ClockSkew is how far in the past a SAS expiry may be (default 0).
 	ClockSkew time.Duration
+	// CacheTTL is how long a hub or device identity read for a CONNECT is
+	// reused (default DefaultCacheTTL; negative: not cached). HubChanged and
+	// IdentityChanged drop entries at once, so a change made through this
+	// Service applies to the next CONNECT; a change made through another
+	// process reaches this one after at most CacheTTL.
+	CacheTTL time.Duration
+	// IdentityCacheSize bounds the cached identities (default
+	// DefaultIdentityCacheSize).
+	IdentityCacheSize int
 }
 
 // Limits of IoT Hub that the device side enforces.
@@ -55,7 +64,8 @@ type Service struct {
 
 	mu       sync.Mutex
 	sessions map[key]*session
-	hubs     map[string]*ferry.Hub                        // shared by the sessions of each hub
+	hubs     map[string]*ferry.Hub // shared by the sessions of each hub
+	cache    *cache
 	updates  map[string]map[string]ferry.ConnectionUpdate // hubID -> deviceID -> update
 
 	stop chan struct{}
@@ -81,9 +91,16 @@ func New(cfg Config) (*Service, error) {
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = time.Second
 	}
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = DefaultCacheTTL
+	}
+	if cfg.IdentityCacheSize == 0 {
+		cfg.IdentityCacheSize = DefaultIdentityCacheSize
+	}
 	s := &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now,
 		sessions: map[key]*session{}, hubs: map[string]*ferry.Hub{}, updates: map[string]map[string]ferry.ConnectionUpdate{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+		cache: newCache(cfg.CacheTTL, cfg.IdentityCacheSize, cfg.Now),
+		stop:  make(chan struct{}), done: make(chan struct{})}
 	go s.flusher()
 	return s, nil
 }
@@ -206,7 +223,7 @@ func (s *Service) findHub(ctx context.Context, host, serverName string, local ne
 		add(a.IP.String())
 	}
 	for _, c := range cands {
-		h, err := s.cfg.Store.GetHubByHost(ctx, c)
+		h, err := s.hubByHost(ctx, c)
 		if err == nil {
 			return h, nil
 		}
@@ -244,7 +261,7 @@ func (s *Service) ConnectDevice(ctx context.Context, req *mqttgw.ConnectRequest)
 	if err != nil {
 		return nil, err
 	}
-	id, err := s.cfg.Store.GetDeviceIdentity(ctx, hub.ID, u.DeviceID)
+	id, err := s.identity(ctx, hub.ID, u.DeviceID)
 	if ferry.IsCode(err, ferry.ENOTFOUND) {
 		return nil, errUnauthorized
 	}
