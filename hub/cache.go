@@ -122,6 +122,24 @@ func (c *cache) putIdentity(epoch uint64, hubID, deviceID string, d *ferry.Devic
 	c.ids[k] = cached[*ferry.DeviceIdentity]{v: d, expires: c.now().Add(c.ttl)}
 }
 
+// sweep drops expired entries, so that identities of devices that stay
+// connected (or went away) are not held beyond the TTL.
+func (c *cache) sweep() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	for k, e := range c.ids {
+		if now.After(e.expires) {
+			delete(c.ids, k)
+		}
+	}
+	for k, e := range c.byHost {
+		if now.After(e.expires) {
+			delete(c.byHost, k)
+		}
+	}
+}
+
 // dropIdentity forgets one identity.
 func (c *cache) dropIdentity(hubID, deviceID string) {
 	c.mu.Lock()

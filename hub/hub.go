@@ -141,6 +141,7 @@ func (s *Service) flusher() {
 			activity := s.now().Sub(lastActivity) >= s.cfg.ActivityInterval
 			if activity {
 				lastActivity = s.now()
+				s.cache.sweep()
 			}
 			if err := s.flush(context.Background(), activity); err != nil {
 				s.log.Warn("hub: write connection state", "error", err)
