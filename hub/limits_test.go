@@ -264,3 +264,30 @@ func TestCachedIdentityRefusedAfterChange(t *testing.T) {
 		})
 	}
 }
+
+// TestCachedHubDroppedOnHubChanged renames a hub whose host a CONNECT has
+// cached: after HubChanged the old host name no longer reaches it.
+func TestCachedHubDroppedOnHubChanged(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		e := newEnv(t, s)
+		ctx := context.Background()
+		key := e.device("d1")
+		c := e.connect("d1", key)
+		c.Disconnect(100)
+		eventually(t, "offline", func() bool { return !e.hubs.Connected(e.hub.ID, "d1") })
+		h, err := s.GetHub(ctx, e.hub.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.HostName = "hub-renamed.test"
+		if err := s.UpdateHub(ctx, h, h.ETag); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.hubs.HubChanged(ctx, e.hub.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, code := e.dial("d1", clientOpts{password: e.token("d1", key, time.Hour)}); code != 5 {
+			t.Fatalf("old host name: CONNACK %d, want 5", code)
+		}
+	})
+}
