@@ -32,17 +32,32 @@ type Config struct {
 	Sink   ferry.EventSink // durable telemetry; a QoS 1 PUBACK waits for it; nil: none
 	Logger *slog.Logger
 	Now    func() time.Time
-	// FlushInterval is how often connection state and last activity are
-	// written to the store (default 1 s).
+	// FlushInterval is how often connection state changes are written to
+	// the store (default 1 s).
 	FlushInterval time.Duration
+	// ActivityInterval is how often the last activity of connected devices
+	// is written (default DefaultActivityInterval, at least FlushInterval).
+	// It is kept in memory per session in between, never written per
+	// message; connecting and disconnecting write it with the state.
+	ActivityInterval time.Duration
 	// ClockSkew is how far in the past a SAS expiry may be (default 0).
 	ClockSkew time.Duration
+	// CacheTTL is how long a hub or device identity read for a CONNECT is
+	// reused (default DefaultCacheTTL; negative: not cached). HubChanged and
+	// IdentityChanged drop entries at once, so a change made through this
+	// Service applies to the next CONNECT; a change made through another
+	// process reaches this one after at most CacheTTL.
+	CacheTTL time.Duration
+	// IdentityCacheSize bounds the cached identities (default
+	// DefaultIdentityCacheSize).
+	IdentityCacheSize int
 }
 
 // Limits of IoT Hub that the device side enforces.
 const (
-	MaxTwinSection    = 32 * 1024 // desired or reported, as JSON
-	DefaultMethodWait = 30 * time.Second
+	DefaultActivityInterval = 10 * time.Second
+	MaxTwinSection          = 32 * 1024 // desired or reported, as JSON
+	DefaultMethodWait       = 30 * time.Second
 )
 
 type key struct{ hubID, deviceID string }
@@ -55,7 +70,8 @@ type Service struct {
 
 	mu       sync.Mutex
 	sessions map[key]*session
-	hubs     map[string]*ferry.Hub                        // shared by the sessions of each hub
+	hubs     map[string]*ferry.Hub // shared by the sessions of each hub
+	cache    *cache
 	updates  map[string]map[string]ferry.ConnectionUpdate // hubID -> deviceID -> update
 
 	stop chan struct{}
@@ -81,9 +97,20 @@ func New(cfg Config) (*Service, error) {
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = time.Second
 	}
+	if cfg.ActivityInterval <= 0 {
+		cfg.ActivityInterval = DefaultActivityInterval
+	}
+	cfg.ActivityInterval = max(cfg.ActivityInterval, cfg.FlushInterval)
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = DefaultCacheTTL
+	}
+	if cfg.IdentityCacheSize == 0 {
+		cfg.IdentityCacheSize = DefaultIdentityCacheSize
+	}
 	s := &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now,
 		sessions: map[key]*session{}, hubs: map[string]*ferry.Hub{}, updates: map[string]map[string]ferry.ConnectionUpdate{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+		cache: newCache(cfg.CacheTTL, cfg.IdentityCacheSize, cfg.Now),
+		stop:  make(chan struct{}), done: make(chan struct{})}
 	go s.flusher()
 	return s, nil
 }
@@ -105,12 +132,18 @@ func (s *Service) flusher() {
 	defer close(s.done)
 	t := time.NewTicker(s.cfg.FlushInterval)
 	defer t.Stop()
+	lastActivity := s.now()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
-			if err := s.Flush(context.Background()); err != nil {
+			activity := s.now().Sub(lastActivity) >= s.cfg.ActivityInterval
+			if activity {
+				lastActivity = s.now()
+				s.cache.sweep()
+			}
+			if err := s.flush(context.Background(), activity); err != nil {
 				s.log.Warn("hub: write connection state", "error", err)
 			}
 		}
@@ -118,8 +151,20 @@ func (s *Service) flusher() {
 }
 
 // Flush writes the pending connection-state and activity updates now.
-func (s *Service) Flush(ctx context.Context) error {
+func (s *Service) Flush(ctx context.Context) error { return s.flush(ctx, true) }
+
+// flush writes the pending connection-state updates and, if activity is
+// set, the last activity of every session that published since the last
+// time.
+func (s *Service) flush(ctx context.Context, activity bool) error {
 	s.mu.Lock()
+	if activity {
+		for k, ss := range s.sessions {
+			if at := ss.activity.Swap(0); at != 0 {
+				s.noteLocked(k.hubID, k.deviceID, "", time.Unix(0, at).UTC())
+			}
+		}
+	}
 	pending := s.updates
 	s.updates = map[string]map[string]ferry.ConnectionUpdate{}
 	s.mu.Unlock()
@@ -139,11 +184,15 @@ func (s *Service) Flush(ctx context.Context) error {
 	return nil
 }
 
-// note queues a connection-state or activity update.
-func (s *Service) note(hubID, deviceID string, state ferry.ConnectionState, activity bool) {
-	now := s.now().UTC()
+// note queues a connection-state update, with the last activity if
+// activity is not zero.
+func (s *Service) note(hubID, deviceID string, state ferry.ConnectionState, activity time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.noteLocked(hubID, deviceID, state, activity)
+}
+
+func (s *Service) noteLocked(hubID, deviceID string, state ferry.ConnectionState, activity time.Time) {
 	m := s.updates[hubID]
 	if m == nil {
 		m = map[string]ferry.ConnectionUpdate{}
@@ -152,10 +201,10 @@ func (s *Service) note(hubID, deviceID string, state ferry.ConnectionState, acti
 	u := m[deviceID]
 	u.DeviceID = deviceID
 	if state != "" {
-		u.State, u.At = state, now
+		u.State, u.At = state, s.now().UTC()
 	}
-	if activity {
-		u.LastActivityAt = now
+	if activity.After(u.LastActivityAt) {
+		u.LastActivityAt = activity
 	}
 	m[deviceID] = u
 }
@@ -206,7 +255,7 @@ func (s *Service) findHub(ctx context.Context, host, serverName string, local ne
 		add(a.IP.String())
 	}
 	for _, c := range cands {
-		h, err := s.cfg.Store.GetHubByHost(ctx, c)
+		h, err := s.hubByHost(ctx, c)
 		if err == nil {
 			return h, nil
 		}
@@ -244,7 +293,7 @@ func (s *Service) ConnectDevice(ctx context.Context, req *mqttgw.ConnectRequest)
 	if err != nil {
 		return nil, err
 	}
-	id, err := s.cfg.Store.GetDeviceIdentity(ctx, hub.ID, u.DeviceID)
+	id, err := s.identity(ctx, hub.ID, u.DeviceID)
 	if ferry.IsCode(err, ferry.ENOTFOUND) {
 		return nil, errUnauthorized
 	}

@@ -217,3 +217,77 @@ func TestWebSocket(t *testing.T) {
 		}
 	})
 }
+
+// TestCachedIdentityRefusedAfterChange connects once (caching the identity),
+// then disables, re-keys or deletes it: after IdentityChanged the next
+// CONNECT is refused at once.
+func TestCachedIdentityRefusedAfterChange(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(ctx context.Context, s ferry.Store, d *ferry.DeviceIdentity) error
+	}{
+		{"disabled", func(ctx context.Context, s ferry.Store, d *ferry.DeviceIdentity) error {
+			d.Status = ferry.DeviceDisabled
+			return s.UpdateDeviceIdentity(ctx, d, d.ETag)
+		}},
+		{"rekeyed", func(ctx context.Context, s ferry.Store, d *ferry.DeviceIdentity) error {
+			d.Auth.PrimaryKey, d.Auth.SecondaryKey = ferry.NewKey(32), ferry.NewKey(32)
+			return s.UpdateDeviceIdentity(ctx, d, d.ETag)
+		}},
+		{"deleted", func(ctx context.Context, s ferry.Store, d *ferry.DeviceIdentity) error {
+			return s.DeleteDeviceIdentity(ctx, d.HubID, d.DeviceID, "*")
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+				e := newEnv(t, s)
+				ctx := context.Background()
+				key := e.device("d1")
+				c := e.connect("d1", key)
+				c.Disconnect(100)
+				eventually(t, "offline", func() bool { return !e.hubs.Connected(e.hub.ID, "d1") })
+				d, err := s.GetDeviceIdentity(ctx, e.hub.ID, "d1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := tc.change(ctx, s, d); err != nil {
+					t.Fatal(err)
+				}
+				if err := e.hubs.IdentityChanged(ctx, e.hub.ID, "d1"); err != nil {
+					t.Fatal(err)
+				}
+				if _, code := e.dial("d1", clientOpts{password: e.token("d1", key, time.Hour)}); code != 5 {
+					t.Fatalf("CONNACK %d, want 5", code)
+				}
+			})
+		})
+	}
+}
+
+// TestCachedHubDroppedOnHubChanged renames a hub whose host a CONNECT has
+// cached: after HubChanged the old host name no longer reaches it.
+func TestCachedHubDroppedOnHubChanged(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		e := newEnv(t, s)
+		ctx := context.Background()
+		key := e.device("d1")
+		c := e.connect("d1", key)
+		c.Disconnect(100)
+		eventually(t, "offline", func() bool { return !e.hubs.Connected(e.hub.ID, "d1") })
+		h, err := s.GetHub(ctx, e.hub.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.HostName = "hub-renamed.test"
+		if err := s.UpdateHub(ctx, h, h.ETag); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.hubs.HubChanged(ctx, e.hub.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, code := e.dial("d1", clientOpts{password: e.token("d1", key, time.Hour)}); code != 5 {
+			t.Fatalf("old host name: CONNACK %d, want 5", code)
+		}
+	})
+}

@@ -240,6 +240,7 @@ func (s *Service) changeTwin(ctx context.Context, hubID, deviceID, ifMatch strin
 
 // IdentityChanged reloads an identity and closes a session it no longer admits.
 func (s *Service) IdentityChanged(ctx context.Context, hubID, deviceID string) error {
+	s.cache.dropIdentity(hubID, deviceID)
 	ss := s.session(hubID, deviceID)
 	if ss == nil {
 		return nil
@@ -264,6 +265,7 @@ func (s *Service) IdentityChanged(ctx context.Context, hubID, deviceID string) e
 // HubChanged closes the sessions of a deleted hub, or of a hub whose host
 // name changed.
 func (s *Service) HubChanged(ctx context.Context, hubID string) error {
+	s.cache.dropHub(hubID)
 	h, err := s.cfg.Store.GetHub(ctx, hubID)
 	if err != nil && !ferry.IsCode(err, ferry.ENOTFOUND) {
 		return fmt.Errorf("hub: hub changed: %w", err)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-iot/ferry"
@@ -29,6 +30,8 @@ type session struct {
 	conn     mqttgw.Conn
 	will     *mqttgw.Message
 	expiry   *time.Timer
+
+	activity atomic.Int64 // Unix ns of the last message not yet noted; 0: none
 
 	mu         sync.Mutex
 	generation string // of the identity the session authenticated as
@@ -58,7 +61,7 @@ func (ss *session) Established() {
 	if old != nil && old != ss {
 		old.conn.Close(ferry.Errorf(ferry.ECONFLICT, "connection forcefully closed on new connection"))
 	}
-	s.note(ss.hub.ID, ss.deviceID, ferry.Connected, true)
+	s.note(ss.hub.ID, ss.deviceID, ferry.Connected, s.now().UTC())
 	s.lifecycle(ss.hub, ss.deviceID, ss.modelID, ferry.SourceDeviceConnectivity, ferry.TypeConnected, nil)
 }
 
@@ -84,9 +87,19 @@ func (ss *session) Closed(graceful bool) {
 	if current {
 		delete(s.sessions, ss.k())
 	}
+	var last time.Time
+	if at := ss.activity.Swap(0); at != 0 {
+		last = time.Unix(0, at).UTC()
+	}
+	state := ferry.ConnectionState("")
+	if current {
+		state = ferry.Disconnected
+	}
+	if current || !last.IsZero() {
+		s.noteLocked(ss.hub.ID, ss.deviceID, state, last)
+	}
 	s.mu.Unlock()
 	if current {
-		s.note(ss.hub.ID, ss.deviceID, ferry.Disconnected, false)
 		s.lifecycle(ss.hub, ss.deviceID, ss.modelID, ferry.SourceDeviceConnectivity, ferry.TypeDisconnected, nil)
 	}
 }
@@ -168,7 +181,7 @@ func (ss *session) Publish(ctx context.Context, m mqttgw.Message) error {
 	if err != nil {
 		return err
 	}
-	ss.s.note(ss.hub.ID, ss.deviceID, "", true)
+	ss.activity.Store(ss.s.now().UnixNano())
 	switch t.Kind {
 	case mqttgw.TopicTelemetry:
 		if t.DeviceID != ss.deviceID || t.ModuleID != "" {

@@ -3,6 +3,7 @@ package store_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/ferry-iot/ferry"
 	"github.com/ferry-iot/ferry/store/storetest"
@@ -83,6 +84,42 @@ func BenchmarkListDeviceIdentities(b *testing.B) {
 					}
 				}
 			})
+		}
+	})
+}
+
+// BenchmarkUpdateConnections writes one batch of 1,000 activity updates, as
+// the hub's periodic writer does; ns/op is per batch.
+func BenchmarkUpdateConnections(b *testing.B) {
+	const n = 1000
+	benchBackends(b, func(b *testing.B, s ferry.Store) {
+		if err := s.CreateHub(ctx, &ferry.Hub{ID: "h", Name: "h", HostName: "h"}); err != nil {
+			b.Fatal(err)
+		}
+		u := make([]ferry.ConnectionUpdate, n)
+		err := s.WithTx(ctx, func(tx ferry.Tx) error {
+			for i := range u {
+				u[i].DeviceID = fmt.Sprintf("dev-%09d", i)
+				d := &ferry.DeviceIdentity{HubID: "h", DeviceID: u[i].DeviceID, Status: ferry.DeviceEnabled,
+					Auth: ferry.DeviceAuth{Type: ferry.AuthSAS, PrimaryKey: ferry.NewKey(32), SecondaryKey: ferry.NewKey(32)}}
+				if err := tx.CreateDeviceIdentity(ctx, d); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			now := time.Now().UTC()
+			for i := range u {
+				u[i].LastActivityAt = now
+			}
+			if err := s.UpdateConnections(ctx, "h", u); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/ferry-iot/ferry"
@@ -142,17 +144,45 @@ func (o *ops) DeleteDeviceIdentity(ctx context.Context, hubID, deviceID, ifMatch
 }
 
 // UpdateConnections applies connection and activity updates in one
-// transaction. They leave the identity's ETag alone, as IoT Hub does.
+// transaction. They leave the identity's ETag alone, as IoT Hub does. On
+// SQLite the read and the write are prepared once per batch, not per row.
 func (o *ops) UpdateConnections(ctx context.Context, hubID string, u []ferry.ConnectionUpdate) error {
 	if len(u) == 0 {
 		return nil
 	}
+	sel := "SELECT doc FROM device_identities WHERE hub_id = $1 AND device_id = $2"
+	if o.d.postgres {
+		sel += " FOR UPDATE"
+	}
+	const upd = "UPDATE device_identities SET connection_state = $1, doc = $2 WHERE hub_id = $3 AND device_id = $4"
 	return o.write(ctx, func(q querier) error {
+		get := func(args ...any) *sql.Row { return q.QueryRowContext(ctx, sel, args...) }
+		put := func(args ...any) error { _, err := q.ExecContext(ctx, upd, args...); return err }
+		if p, ok := q.(preparer); ok && !o.d.postgres {
+			// SQLite parses a statement on every call; pgx caches them.
+			gs, err := p.PrepareContext(ctx, sel)
+			if err != nil {
+				return fmt.Errorf("update connections: %w", err)
+			}
+			defer gs.Close()
+			ps, err := p.PrepareContext(ctx, upd)
+			if err != nil {
+				return fmt.Errorf("update connections: %w", err)
+			}
+			defer ps.Close()
+			get = func(args ...any) *sql.Row { return gs.QueryRowContext(ctx, args...) }
+			put = func(args ...any) error { _, err := ps.ExecContext(ctx, args...); return err }
+		}
+		var doc []byte
 		for _, x := range u {
-			d, err := identities.getForUpdate(ctx, o.d, q, hubID, x.DeviceID)
-			if ferry.IsCode(err, ferry.ENOTFOUND) {
+			err := get(hubID, x.DeviceID).Scan(&doc)
+			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}
+			if err != nil {
+				return fmt.Errorf("update connections: %w", err)
+			}
+			d, err := identities.decode(doc)
 			if err != nil {
 				return err
 			}
@@ -164,12 +194,11 @@ func (o *ops) UpdateConnections(ctx context.Context, hubID string, u []ferry.Con
 			if !x.LastActivityAt.IsZero() {
 				d.LastActivityAt = x.LastActivityAt
 			}
-			doc, err := json.Marshal(d)
+			out, err := json.Marshal(d)
 			if err != nil {
 				return fmt.Errorf("update connections: %w", err)
 			}
-			if _, err := q.ExecContext(ctx, "UPDATE device_identities SET connection_state = $1, doc = $2 WHERE hub_id = $3 AND device_id = $4",
-				string(d.ConnectionState), string(doc), hubID, x.DeviceID); err != nil {
+			if err := put(string(d.ConnectionState), string(out), hubID, x.DeviceID); err != nil {
 				return fmt.Errorf("update connections: %w", err)
 			}
 		}
