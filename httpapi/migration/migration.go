@@ -60,14 +60,14 @@ const (
 
 // Config configures the handler.
 type Config struct {
-	Integrate  *integrate.Service // required
+	Integrate *integrate.Service // required
 	// Migrations runs fleet migrations; nil serves no migrations resource.
 	Migrations *migrate.Orchestrator
-	Store      ferry.Store        // required: catalogs, legacy roles, audit log
-	Authorizer ferry.Authorizer   // required: the integrated RBAC authorizer
-	Audit      audit.Recorder     // nil records nothing
-	Logger     *slog.Logger       // nil discards
-	Now        func() time.Time   // nil is time.Now
+	Store      ferry.Store      // required: catalogs, legacy roles, audit log
+	Authorizer ferry.Authorizer // required: the integrated RBAC authorizer
+	Audit      audit.Recorder   // nil records nothing
+	Logger     *slog.Logger     // nil discards
+	Now        func() time.Time // nil is time.Now
 }
 
 type api struct {
