@@ -543,7 +543,7 @@ func (a *api) listDevices(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	for _, fd := range filter.Fields() {
-		if fd != "state" && fd != "deviceId" && fd != "wave" {
+		if fd != "state" && fd != "deviceid" && fd != "wave" {
 			return arm.InvalidContent("$filter", "A migration's devices filter by state, deviceId or wave, not '%s'.", fd)
 		}
 	}
@@ -552,7 +552,7 @@ func (a *api) listDevices(w http.ResponseWriter, r *http.Request) error {
 			switch field {
 			case "state":
 				return string(d.State), true
-			case "deviceId":
+			case "deviceid":
 				return d.DeviceID, true
 			case "wave":
 				return strconv.Itoa(d.Wave), true
