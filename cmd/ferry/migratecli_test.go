@@ -272,3 +272,29 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestStatusWatcherTerminal checks the live view on a terminal: one bar per
+// wave, redrawn in place, and the counts per state.
+func TestStatusWatcherTerminal(t *testing.T) {
+	var b strings.Builder
+	w := newStatusWatcher(&b, true)
+	st := &migrationStatus{Name: "m", State: "Running", Devices: 10, Counts: map[string]int{"pending": 6, "verified": 4},
+		Waves: []waveStatus{{Index: 0, Size: 4, State: "succeeded", Counts: map[string]int{"verified": 4}},
+			{Index: 1, Size: 6, State: "pending", Counts: map[string]int{"pending": 6}}}}
+	w.show(st)
+	first := b.String()
+	for _, want := range []string{"m: 10 devices in 2 waves", "wave 1 succeeded", "4/4", "wave 2 pending", "0/6", "Running: pending=6 verified=4"} {
+		if !strings.Contains(first, want) {
+			t.Errorf("first frame lacks %q:\n%s", want, first)
+		}
+	}
+	st.State, st.Counts = "Completed", map[string]int{"verified": 10}
+	st.Waves[1].State, st.Waves[1].Counts = "succeeded", map[string]int{"verified": 6}
+	w.show(st)
+	next := strings.TrimPrefix(b.String(), first)
+	for _, want := range []string{"\033[3A", "6/6", "Completed: verified=10"} {
+		if !strings.Contains(next, want) {
+			t.Errorf("second frame lacks %q:\n%q", want, next)
+		}
+	}
+}
