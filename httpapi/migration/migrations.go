@@ -189,6 +189,15 @@ func serviceRef(s *ferry.ProvisioningService) string {
 	return s.Name
 }
 
+// scopeOf is the scope of a resource for authorization: its ID, or the
+// root for a resource made outside ARM, which only a role there reaches.
+func scopeOf(id ferry.ResourceID) string {
+	if id.SubscriptionID == "" {
+		return "/"
+	}
+	return id.String()
+}
+
 // refName returns the name a reference gives: the last segment of a
 // resource ID, or the reference itself.
 func refName(ref string) string {
@@ -319,6 +328,12 @@ func (a *api) fromWire(r *http.Request, p *MigrationProperties) (*ferry.Migratio
 	if err != nil {
 		return nil, err
 	}
+	// A migration disables identities at the source hub and may create
+	// an enrollment group at the target: the caller must be allowed to
+	// change both, not only the migration.
+	if err := a.srv.Authorize(ctx, rbac.Action("IotHubResource_CreateOrUpdate"), scopeOf(hub.ResourceID())); err != nil {
+		return nil, err
+	}
 	m.SourceHubID = hub.ID
 	if p.TargetProvisioningService == "" {
 		return nil, arm.Required("properties.targetProvisioningService")
@@ -329,6 +344,9 @@ func (a *api) fromWire(r *http.Request, p *MigrationProperties) (*ferry.Migratio
 			truncate(p.TargetProvisioningService, 200)).WithTarget("properties.targetProvisioningService")
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := a.srv.Authorize(ctx, rbac.Action("IotDpsResource_CreateOrUpdate"), scopeOf(svc.ResourceID())); err != nil {
 		return nil, err
 	}
 	m.Target = ferry.MigrationTarget{ProvisioningServiceID: svc.ID, IDScope: p.IDScope, ProvisioningHost: p.ProvisioningHost}

@@ -82,9 +82,11 @@ func migrationPath(name string) string {
 func TestMigrationsResource(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
 		e := newEnv(t, s)
-		owner, reader := e.user("owner"), e.user("reader")
+		owner, reader, migrator := e.user("owner"), e.user("reader"), e.user("migrator")
 		e.assign(owner, ferry.RoleOwner, ferry.SubscriptionScope(sub))
 		e.assign(reader, ferry.RoleReader, ferry.ResourceGroupScope(sub, rg))
+		// May write one migration, but not change the hubs it would touch.
+		e.assign(migrator, ferry.RoleContributor, migrationPath("m2"))
 		must(t, e.authz.Reload(context.Background()))
 		hubA, svcB := fleetSetup(e)
 		ua := "test"
@@ -186,6 +188,7 @@ func TestMigrationsResource(t *testing.T) {
 				"targetProvisioningService": "dps-b", "selection": map[string]any{"deviceGroup": "all"}, "waves": map[string]any{"count": 2, "size": 1}}}, http.StatusBadRequest, "InvalidRequestContent"},
 			{"BadName", owner, http.MethodPut, migrationPath("-bad"), map[string]any{"properties": map[string]any{}}, http.StatusBadRequest, "InvalidResourceName"},
 			{"ReaderCreates", reader, http.MethodPut, migrationPath("m2"), body, http.StatusForbidden, "AuthorizationFailed"},
+			{"MigratorWithoutHubRights", migrator, http.MethodPut, migrationPath("m2"), body, http.StatusForbidden, "AuthorizationFailed"},
 			{"ReaderStarts", reader, http.MethodPost, migrationPath("m1") + "/start", nil, http.StatusForbidden, "AuthorizationFailed"},
 			{"ReaderPreflights", reader, http.MethodPost, migrationPath("m1") + "/preflight", nil, http.StatusForbidden, "AuthorizationFailed"},
 			{"NoToken", nil, http.MethodGet, migrationPath("m1"), nil, http.StatusUnauthorized, "InvalidAuthenticationToken"},
@@ -204,6 +207,10 @@ func TestMigrationsResource(t *testing.T) {
 					t.Errorf("%d %s, want %d %s: %s", r.status, r.armCode(), c.status, c.code, r.raw)
 				}
 			})
+		}
+
+		if r := e.do(migrator, ua, http.MethodPut, migrationPath("m2")+api, body); !strings.Contains(string(r.raw), "IotHubs/Write") {
+			t.Errorf("the migrator's refusal does not name the hub's action: %s", r.raw)
 		}
 
 		// Preflight answers its report; the devices are offline.
