@@ -176,6 +176,25 @@ func testMigrateCLI(t *testing.T, ce *cliEnv) {
 		t.Errorf("report JSON: %s, %d devices", rep.State, len(rep.Devices))
 	}
 
+	// One device is failed back by hand: the migration is cancelled once
+	// it is verified at A again, where its identity is enabled.
+	ce.ok(t, nil, "migrate", "failback", "-g", "fleet", "-n", "move-1", "--device-ids", devs[0].id)
+	code, out, errs = ce.run(t, "migrate", "status", "-g", "fleet", "-n", "move-1", "--watch", "--interval", "200ms")
+	if code != 1 || !strings.Contains(out, "move-1: Cancelled") || !strings.Contains(errs, "ended Cancelled") {
+		t.Errorf("status --watch after failback: exit %d: %s\n%s", code, errs, out)
+	}
+	if h := devs[0].c.Hub(); !strings.HasPrefix(h, "127.0.0.1") {
+		t.Errorf("%s failed back to %s", devs[0].id, h)
+	}
+	if a, err := m.Store.GetDeviceIdentity(ctx, hubA.ID, devs[0].id); err != nil || a.Status != ferry.DeviceEnabled {
+		t.Errorf("%s at A after failback: %v, %v", devs[0].id, a, err)
+	}
+	var back []map[string]any
+	ce.ok(t, &back, "migrate", "devices", "-g", "fleet", "-n", "move-1", "--state", "failed-back")
+	if len(back) != 1 || back[0]["deviceId"] != devs[0].id {
+		t.Errorf("failed-back devices: %v", back)
+	}
+
 	// An ended migration refuses to start again, and can be deleted.
 	if code, _, errs := ce.run(t, "migrate", "start", "-g", "fleet", "-n", "move-1"); code != 1 || !strings.Contains(errs, "Conflict") {
 		t.Errorf("start of a completed migration: exit %d: %s", code, errs)
