@@ -1,6 +1,8 @@
-// Package migration serves the legacy-tenant steps of Ferry's own
-// Ferry.Migration provider on the integrated surface, ARM-shaped with
-// api-version 2026-11-01: the Integrate proposal and its application,
+// Package migration serves Ferry's own Ferry.Migration provider on the
+// integrated surface, ARM-shaped with api-version 2026-11-01: fleet
+// migrations under a resource group (see migrations.go), which package
+// migrate runs, and the legacy-tenant steps: the Integrate proposal and
+// its application,
 // pausing, enabling and blocking legacy access, removing a user's legacy
 // roles, the legacy usage and sidestep reports, and a query of the audit
 // log in the ASCAuditLogs shape. Azure offers Integrate, Pause and Enable
