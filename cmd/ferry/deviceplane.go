@@ -12,19 +12,21 @@ import (
 	"github.com/ferry-iot/ferry/httpapi/hubsvc"
 	"github.com/ferry-iot/ferry/hub"
 	"github.com/ferry-iot/ferry/jobs"
+	"github.com/ferry-iot/ferry/migrate"
 	"github.com/ferry-iot/ferry/mqttgw"
 	"github.com/ferry-iot/ferry/pki"
 	"github.com/ferry-iot/ferry/provisioning"
 )
 
 // devicePlane is the part of the server that devices talk to: hubs,
-// provisioning, the MQTT gateway, and the job runner behind the hub
-// service API.
+// provisioning, the MQTT gateway, the job runner behind the hub service
+// API, and the orchestrator that moves fleets between hubs.
 type devicePlane struct {
-	hubs *hub.Service
-	prov *provisioning.Service
-	gw   *mqttgw.Gateway
-	jobs *jobs.Runner
+	hubs       *hub.Service
+	prov       *provisioning.Service
+	gw         *mqttgw.Gateway
+	jobs       *jobs.Runner
+	migrations *migrate.Orchestrator
 }
 
 // startDevicePlane builds the device plane and starts the MQTT listeners.
@@ -55,6 +57,16 @@ func (m *Main) startDevicePlane(ctx context.Context) error {
 	jobCtx, stopJobs := context.WithCancel(context.WithoutCancel(ctx))
 	dp.jobs.Start(jobCtx)
 	m.closers = append(m.closers, func() error { stopJobs(); return dp.jobs.Close() })
+	// Closers run in reverse: the orchestrator stops before the hubs and
+	// the bus it drives.
+	dp.migrations, err = migrate.New(migrate.Config{Store: m.Store, Hubs: dp.hubs, Bus: m.Bus, Logger: log})
+	if err != nil {
+		return fmt.Errorf("migration orchestrator: %w", err)
+	}
+	if err := dp.migrations.Start(ctx); err != nil {
+		return fmt.Errorf("migration orchestrator: %w", err)
+	}
+	m.closers = append(m.closers, dp.migrations.Close)
 
 	if a := m.Config.MQTTAddr; a != "" {
 		cfg := m.CA.ServerTLSConfig(pki.TLSOptions{NextProtos: []string{"mqtt"}, ClientAuth: tls.RequestClientCert})

@@ -77,6 +77,6 @@ func newRootCommand(e *env) *cobra.Command {
 	root.AddCommand(newServeCommand(e), newVersionCommand(e), newLoginCommand(e), newCACommand(e),
 		newGroupCommand(e), newHubCommand(e), newDPSCommand(e),
 		newSphereCommand(e), newConfigCommand(e), newLegacyCommand(e), newRoleCommand(e),
-		newIntegrateCommand(e), newAuditCommand(e), newSimCommand(e))
+		newIntegrateCommand(e), newAuditCommand(e), newSimCommand(e), newMigrateCommand(e))
 	return root
 }

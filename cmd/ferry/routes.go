@@ -46,7 +46,8 @@ func (m *Main) routes(ctx context.Context, mux *http.ServeMux) (http.Handler, er
 	legacyAPI := m.withCaller(legacy.New(legacy.Config{Sphere: sphereSvc, Store: m.Store, Authorizer: rbac.NewLegacy(m.Store),
 		Audit: rec, Logger: m.logger}))
 	migrationAPI := m.withCaller(migration.New(migration.Config{Store: m.Store, Authorizer: m.Authorizer, Audit: rec, Logger: m.logger,
-		Integrate: integrate.New(integrate.Config{Store: m.Store, Sphere: sphereSvc, Authorizer: m.Authorizer, Logger: m.logger})}))
+		Migrations: dp.migrations,
+		Integrate:  integrate.New(integrate.Config{Store: m.Store, Sphere: sphereSvc, Authorizer: m.Authorizer, Logger: m.logger})}))
 	hubAPI := m.hubServiceAPI()
 
 	mux.Handle("/$iothub/websocket", dp.gw.WebSocketHandler())

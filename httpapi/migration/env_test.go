@@ -14,11 +14,14 @@ import (
 
 	"github.com/ferry-iot/ferry"
 	"github.com/ferry-iot/ferry/audit"
+	"github.com/ferry-iot/ferry/eventbus"
 	"github.com/ferry-iot/ferry/httpapi/integrated"
 	"github.com/ferry-iot/ferry/httpapi/legacy"
 	"github.com/ferry-iot/ferry/httpapi/migration"
+	"github.com/ferry-iot/ferry/hub"
 	"github.com/ferry-iot/ferry/identity"
 	"github.com/ferry-iot/ferry/integrate"
+	"github.com/ferry-iot/ferry/migrate"
 	"github.com/ferry-iot/ferry/rbac"
 	"github.com/ferry-iot/ferry/sphere"
 )
@@ -38,6 +41,7 @@ type env struct {
 	svc    *sphere.Service
 	ids    *identity.Service
 	authz  *rbac.Authorizer
+	mig    *migrate.Orchestrator
 	url    string
 	tokens map[string]string
 }
@@ -60,7 +64,15 @@ func newEnv(t *testing.T, s ferry.Store) *env {
 	e.svc = sphere.New(sphere.Config{Store: s})
 	rec := audit.NewStoreRecorder(s)
 	legacyAPI := legacy.New(legacy.Config{Sphere: e.svc, Store: s, Authorizer: rbac.NewLegacy(s), Audit: rec})
-	migAPI := migration.New(migration.Config{Store: s, Authorizer: e.authz, Audit: rec,
+	bus := eventbus.New(eventbus.Options{})
+	hubs, err := hub.New(hub.Config{Store: s, Bus: bus})
+	must(t, err)
+	t.Cleanup(func() { hubs.Close() })
+	// Not started: Create, Preflight and the state changes run inline,
+	// and nothing commands devices in the background.
+	e.mig, err = migrate.New(migrate.Config{Store: s, Hubs: hubs, Bus: bus})
+	must(t, err)
+	migAPI := migration.New(migration.Config{Store: s, Authorizer: e.authz, Audit: rec, Migrations: e.mig,
 		Integrate: integrate.New(integrate.Config{Store: s, Sphere: e.svc, Authorizer: e.authz})})
 	sphereAPI := integrated.New(integrated.Config{Sphere: e.svc, Authorizer: e.authz, Audit: rec})
 	h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

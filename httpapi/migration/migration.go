@@ -1,6 +1,8 @@
-// Package migration serves the legacy-tenant steps of Ferry's own
-// Ferry.Migration provider on the integrated surface, ARM-shaped with
-// api-version 2026-11-01: the Integrate proposal and its application,
+// Package migration serves Ferry's own Ferry.Migration provider on the
+// integrated surface, ARM-shaped with api-version 2026-11-01: fleet
+// migrations under a resource group (see migrations.go), which package
+// migrate runs, and the legacy-tenant steps: the Integrate proposal and
+// its application,
 // pausing, enabling and blocking legacy access, removing a user's legacy
 // roles, the legacy usage and sidestep reports, and a query of the audit
 // log in the ASCAuditLogs shape. Azure offers Integrate, Pause and Enable
@@ -28,6 +30,7 @@ import (
 	"github.com/ferry-iot/ferry/httpapi"
 	"github.com/ferry-iot/ferry/httpapi/arm"
 	"github.com/ferry-iot/ferry/integrate"
+	"github.com/ferry-iot/ferry/migrate"
 	"github.com/ferry-iot/ferry/rbac"
 )
 
@@ -59,26 +62,32 @@ const (
 
 // Config configures the handler.
 type Config struct {
-	Integrate  *integrate.Service // required
-	Store      ferry.Store        // required: catalogs, legacy roles, audit log
-	Authorizer ferry.Authorizer   // required: the integrated RBAC authorizer
-	Audit      audit.Recorder     // nil records nothing
-	Logger     *slog.Logger       // nil discards
-	Now        func() time.Time   // nil is time.Now
+	Integrate *integrate.Service // required
+	// Migrations runs fleet migrations; nil serves no migrations resource.
+	Migrations *migrate.Orchestrator
+	Store      ferry.Store      // required: catalogs, legacy roles, audit log
+	Authorizer ferry.Authorizer // required: the integrated RBAC authorizer
+	Audit      audit.Recorder   // nil records nothing
+	Logger     *slog.Logger     // nil discards
+	Now        func() time.Time // nil is time.Now
 }
 
 type api struct {
 	ig    *integrate.Service
+	mig   *migrate.Orchestrator
 	store ferry.Store
 	srv   *arm.Server
 }
 
-// Match reports whether p is a path this package serves: the integrate
-// actions under a resource group, or a Ferry.Migration action under a
-// catalog. ARM matches provider names case-insensitively.
+// Match reports whether p is a path this package serves: the migrations
+// of a resource group, the integrate actions under a resource group, or a
+// Ferry.Migration action under a catalog. ARM matches provider names case-insensitively.
 func Match(p string) bool {
 	l := strings.ToLower(p)
 	if strings.Contains(l, "/providers/microsoft.azuresphere/catalogs/") && strings.Contains(l, "/providers/ferry.migration/") {
+		return true
+	}
+	if strings.HasPrefix(l, "/subscriptions/") && (strings.Contains(l, "/providers/ferry.migration/migrations/") || strings.HasSuffix(l, "/providers/ferry.migration/migrations")) {
 		return true
 	}
 	return strings.HasSuffix(l, "/providers/ferry.migration/integrate") || strings.HasSuffix(l, "/providers/ferry.migration/proposeintegration") ||
@@ -94,8 +103,17 @@ var fixedSegments = map[string]string{}
 func init() {
 	for _, s := range []string{"subscriptions", "resourceGroups", "providers", ferry.ProviderSphere, "catalogs", ferry.ProviderFerry,
 		"integrate", "proposeIntegration", "pauseLegacyAccess", "enableLegacyAccess", "blockLegacyAccess",
-		"removeLegacyRoles", "legacyUsage", "legacySidestep", "auditLogs"} {
+		"removeLegacyRoles", "legacyUsage", "legacySidestep", "auditLogs", "migrations"} {
 		fixedSegments[strings.ToLower(s)] = s
+	}
+}
+
+// migrationSegments are the segments after a migration's name.
+var migrationSegments = map[string]string{}
+
+func init() {
+	for _, s := range []string{"devices", "waves", "preflight", "start", "pause", "resume", "cancel", "failBack", "report"} {
+		migrationSegments[strings.ToLower(s)] = s
 	}
 }
 
@@ -107,6 +125,10 @@ func canonical(h http.Handler) http.Handler {
 		changed := false
 		for i, s := range segs {
 			if c, ok := fixedSegments[strings.ToLower(s)]; ok && c != s {
+				segs[i], changed = c, true
+			}
+			// A migration's sub-resources and actions follow its name.
+			if c, ok := migrationSegments[strings.ToLower(s)]; ok && c != s && i >= 2 && segs[i-2] == "migrations" {
 				segs[i], changed = c, true
 			}
 		}
@@ -135,7 +157,10 @@ func New(cfg Config) http.Handler {
 		Authorizer: cfg.Authorizer, Audit: rec, Operations: cfg.Store,
 		Logger: cfg.Logger, Now: cfg.Now,
 	})
-	a := &api{ig: cfg.Integrate, store: cfg.Store, srv: srv}
+	a := &api{ig: cfg.Integrate, mig: cfg.Migrations, store: cfg.Store, srv: srv}
+	if a.mig != nil {
+		a.registerMigrations(srv)
+	}
 	rgScope := func(r *http.Request) string {
 		return ferry.ResourceGroupScope(r.PathValue("subscriptionId"), r.PathValue("resourceGroupName"))
 	}

@@ -419,7 +419,10 @@ func TestMatch(t *testing.T) {
 		{"/subscriptions/s/resourceGroups/r/providers/ferry.migration/proposeIntegration", true},
 		{"/subscriptions/s/resourceGroups/r/providers/Microsoft.AzureSphere/catalogs/c/providers/Ferry.Migration/pauseLegacyAccess", true},
 		{"/subscriptions/s/resourceGroups/r/providers/Microsoft.AzureSphere/catalogs/c/products/p", false},
-		{"/subscriptions/s/resourceGroups/r/providers/Ferry.Migration/migrations/m", false},
+		{"/subscriptions/s/resourceGroups/r/providers/Ferry.Migration/migrations/m", true},
+		{"/subscriptions/s/resourceGroups/r/providers/ferry.migration/migrations", true},
+		{"/subscriptions/s/resourceGroups/r/providers/Ferry.Migration/migrations/m/waves", true},
+		{"/subscriptions/s/resourceGroups/r/providers/Ferry.Migrations", false},
 	} {
 		if got := migration.Match(tc.path); got != tc.want {
 			t.Errorf("Match(%s) = %v, want %v", tc.path, got, tc.want)
