@@ -225,6 +225,7 @@ var operations = []Operation{
 	op("Migrations_Resume", ferryMig+"migrations/resume/action", "POST", pMig+"/resume"),
 	op("Migrations_Cancel", ferryMig+"migrations/cancel/action", "POST", pMig+"/cancel"),
 	op("Migrations_FailBack", ferryMig+"migrations/failBack/action", "POST", pMig+"/failBack"),
+	op("Migrations_Report", ferryMig+"migrations/read", "GET", pMig+"/report"),
 	op("Catalogs_Integrate", ActionIntegrate, "POST", pRG+"/providers/Ferry.Migration/integrate"),
 	op("Catalogs_PauseLegacyAccess", ActionPauseLegacyAccess, "POST", pCatalog+"/providers/Ferry.Migration/pauseLegacyAccess"),
 	op("Catalogs_EnableLegacyAccess", ActionEnableLegacyAccess, "POST", pCatalog+"/providers/Ferry.Migration/enableLegacyAccess"),

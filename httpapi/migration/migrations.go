@@ -18,8 +18,7 @@ import (
 	"github.com/ferry-iot/ferry/rbac"
 )
 
-// OpReport is the operation ID of a migration's report, which rbac's table
-// does not list; it needs the migration's read action.
+// OpReport is the operation ID of a migration's report.
 const OpReport = "Migrations_Report"
 
 // pMigration is the path of one migration.
@@ -55,7 +54,7 @@ func (a *api) registerMigrations(srv *arm.Server) {
 	srv.Handle(path("Migrations_Resume"), op("Migrations_Resume"), a.action(a.mig.Resume))
 	srv.Handle(path("Migrations_Cancel"), op("Migrations_Cancel"), a.action(a.mig.Cancel))
 	srv.Handle(path("Migrations_FailBack"), op("Migrations_FailBack"), a.failBack)
-	srv.Handle("GET "+pMigration+"/report", arm.Op{ID: OpReport, Action: rbac.Action("Migrations_Get")}, a.report)
+	srv.Handle("GET "+pMigration+"/report", arm.Op{ID: OpReport, Action: rbac.Action(OpReport)}, a.report)
 }
 
 // selectionModel is a migration's selection on the wire: a hub device
