@@ -244,11 +244,18 @@ func testMigrationSurvivesSIGKILL(t *testing.T, dbURL string) {
 	// Stop telemetry, wait for every message to be acknowledged, then stop
 	// the server cleanly so that the export is complete on disk.
 	sent := stopCrashDevices(t, devs)
+	var reconnects uint64
 	for _, d := range devs {
 		if h := d.c.Hub(); !strings.HasPrefix(h, "localhost") {
 			t.Errorf("%s is on %s", d.id, h)
 		}
+		st := d.c.Stats()
+		if st.Moves == 0 || sent[d.id] == 0 {
+			t.Errorf("%s: %+v after %d messages", d.id, st, sent[d.id])
+		}
+		reconnects += st.Reconnects
 	}
+	t.Logf("devices reconnected %d times in all", reconnects)
 	srv.kill(t, syscall.SIGTERM)
 
 	hubB, err := st.GetHubByName(ctx, "hub-b")
