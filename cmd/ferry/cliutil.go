@@ -232,11 +232,28 @@ func armScope(sub, rg, kind string) string {
 // kinds of Microsoft.Devices resources, their API versions and their
 // names in messages.
 var (
-	kindHub = resourceKind{path: "IotHubs", api: apiHubs, what: "IoT hub"}
-	kindDPS = resourceKind{path: "provisioningServices", api: apiDPS, what: "provisioning service"}
+	kindHub = resourceKind{path: "IotHubs", api: apiHubs, what: "IoT hub", host: "properties.hostName"}
+	kindDPS = resourceKind{path: "provisioningServices", api: apiDPS, what: "provisioning service", host: "properties.serviceOperationsHostName"}
 )
 
-type resourceKind struct{ path, api, what string }
+// resourceKind is a Microsoft.Devices resource type: its path segment,
+// api-version, name for messages, and the property holding the host name
+// its service API answers on.
+type resourceKind struct{ path, api, what, host string }
+
+// resourceHost finds a hub or provisioning service by name and returns the
+// host name its service API answers on.
+func (s *session) resourceHost(ctx context.Context, k resourceKind, subFlag, rgFlag, name string) (string, error) {
+	x, err := s.findResource(ctx, k, subFlag, rgFlag, name)
+	if err != nil {
+		return "", err
+	}
+	host := str(x, k.host)
+	if host == "" {
+		return "", fmt.Errorf("the %s %q has no host name", k.what, name)
+	}
+	return host, nil
+}
 
 // findResource returns a hub or provisioning service by name: in the
 // resource group when one is known, else the first of that name in the

@@ -179,13 +179,9 @@ func (t *dpsTarget) resolve(ctx context.Context, e *env, id bool) (*session, str
 	if err != nil {
 		return nil, "", err
 	}
-	ps, err := s.findResource(ctx, kindDPS, t.sub, t.rg, t.name)
+	host, err := s.resourceHost(ctx, kindDPS, t.sub, t.rg, t.name)
 	if err != nil {
 		return nil, "", err
-	}
-	host := str(ps, "properties.serviceOperationsHostName")
-	if host == "" {
-		return nil, "", fmt.Errorf("the provisioning service %q has no host name", t.name)
 	}
 	return s, host, nil
 }

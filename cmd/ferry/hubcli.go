@@ -211,13 +211,9 @@ func (t *hubTarget) resolve(ctx context.Context, e *env, device bool) (*session,
 	if err != nil {
 		return nil, "", err
 	}
-	hub, err := s.findResource(ctx, kindHub, t.sub, t.rg, t.name)
+	host, err := s.resourceHost(ctx, kindHub, t.sub, t.rg, t.name)
 	if err != nil {
 		return nil, "", err
-	}
-	host := str(hub, "properties.hostName")
-	if host == "" {
-		return nil, "", fmt.Errorf("the IoT hub %q has no host name", t.name)
 	}
 	return s, host, nil
 }
