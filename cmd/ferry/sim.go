@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -40,7 +41,7 @@ func newSimCommand(e *env) *cobra.Command {
 under --id-scope, with a key derived from --group-key (or FERRY_SIM_GROUP_KEY),
 or with an X.509 certificate: --cert and --key name a device certificate, or
 with --ca-cert-signing a CA that issues each device its own. Devices connect to
-the hub they are assigned, send {"seq":n} telemetry every --telemetry-interval
+the hub they are assigned (on the port of --provisioning-host when it names one), send {"seq":n} telemetry every --telemetry-interval
 and follow DeviceMove commands. Statistics are printed every --stats-interval.
 
 One process holds at most 15,000 devices; larger fleets run in worker
@@ -104,6 +105,13 @@ func (f simFlags) config(e *env) (sim.Config, error) {
 		GroupKey: f.groupKey, TelemetryInterval: f.interval, ModelID: f.modelID, SourceAddrs: f.sourceAddrs,
 		Workers: f.concurrency, StatsInterval: f.statsInterval}
 	cfg.Transport.Plain = f.plain
+	// Hubs are named without a port: dial them on the provisioning
+	// service's port, which is where a single Ferry server listens.
+	if _, port, err := net.SplitHostPort(f.provHost); err == nil {
+		if p, err := strconv.Atoi(port); err == nil {
+			cfg.Transport.Port = p
+		}
+	}
 	if f.caFile != "" {
 		pem, err := os.ReadFile(f.caFile)
 		if err != nil {
