@@ -14,8 +14,9 @@
 # Usage: bench/migrate.sh [N]   (default 10000)
 # Environment: INTERVAL (5s), WAVES (empty: one wave; else e.g. 50,50),
 # COMMAND_RATE (0: unlimited), SIM_WORKERS (0: as few as needed),
-# SIM_CONCURRENCY (256), PROFILE=1 to record the server with perf for 15 s
-# from the migration's start (report in $PROFILE_OUT, default /tmp/migrate-perf.txt), KEEP=1 to keep the temporary directory.
+# SIM_CONCURRENCY (256), PROFILE=1 to record the server and the simulator with perf for 15 s
+# from the migration's start (reports in $PROFILE_OUT-ferry.txt and -sim.txt,
+# default /tmp/migrate-perf), KEEP=1 to keep the temporary directory.
 source "$(dirname "$0")/lib.sh"
 n=${1:-10000}
 INTERVAL=${INTERVAL:-5s}
@@ -78,8 +79,11 @@ f migrate create -g bench -n m1 --source-hub hub-a --device-group movers --targe
 f migrate preflight -g bench -n m1 -o json | python3 -c 'import json,sys; p=json.load(sys.stdin); print("preflight:", {k: v for k, v in p.items() if not isinstance(v, list)})' || true
 c0=$(cpu_ms "$FERRY_PID"); s0=$(cpu_ms "$SIM_PID")
 if [ -n "${PROFILE:-}" ]; then
-  (perf record -F 499 -g -o "$BENCH_TMP/perf.data" -p "$FERRY_PID" -- sleep 15 >/dev/null 2>&1
-   perf report -i "$BENCH_TMP/perf.data" --no-children --percent-limit 1.5 --stdio 2>/dev/null | grep -v '^$' | head -60 >"${PROFILE_OUT:-/tmp/migrate-perf.txt}") &
+  for who in "ferry:$FERRY_PID" "sim:$SIM_PID"; do
+    (perf record -F 499 -g -o "$BENCH_TMP/perf-${who%%:*}.data" -p "${who#*:}" -- sleep 15 >/dev/null 2>&1
+     perf report -i "$BENCH_TMP/perf-${who%%:*}.data" --children -g none --sort symbol --percent-limit 1.5 --stdio 2>/dev/null |
+       grep -v "^$" | head -80 >"${PROFILE_OUT:-/tmp/migrate-perf}-${who%%:*}.txt") &
+  done
 fi
 t1=$(now)
 f migrate start -g bench -n m1 >/dev/null

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferry-iot/ferry"
@@ -23,6 +24,7 @@ type run struct {
 	source     *ferry.ProvisioningService // where failback sends devices; nil if unknown
 	tokens     float64
 	filled     time.Time
+	methodsMu  sync.Mutex        // methods is filled by command goroutines
 	methods    map[string]string // model ID → DeviceMove method name
 }
 
@@ -46,6 +48,7 @@ type result struct {
 	migrationID, deviceID string
 	failback              bool
 	hub                   string
+	method                string // the method name looked up for the call, if it was not known
 	resp                  ferry.MethodResponse
 	err                   error
 }
@@ -460,6 +463,9 @@ func (o *Orchestrator) handleResults(ctx context.Context, res []result) {
 			continue
 		}
 		d.calling = false
+		if x.method != "" {
+			d.method = x.method
+		}
 		ok := x.err == nil && x.resp.Status >= 200 && x.resp.Status < 300
 		if x.failback {
 			if !ok {
@@ -631,10 +637,14 @@ func (o *Orchestrator) command(ctx context.Context, r *run, d *dev, failback boo
 		}
 		hub = hubID[0]
 	}
-	method := o.methodName(ctx, r, d)
+	method := r.m.MethodName
+	if method == "" {
+		method = d.method
+	}
 	body, _ := json.Marshal(payload)
 	req := ferry.MethodRequest{MethodName: method, Payload: body, ResponseTimeout: min(o.cfg.MethodTimeout, r.m.DeviceTimeout)}
 	x := result{migrationID: r.m.ID, deviceID: d.rec.DeviceID, failback: failback, hub: hub}
+	source := r.m.SourceHubID
 	d.calling = true
 	o.calls.Add(1)
 	go func() {
@@ -643,6 +653,12 @@ func (o *Orchestrator) command(ctx context.Context, r *run, d *dev, failback boo
 		case o.sem <- struct{}{}:
 		case <-ctx.Done():
 			return
+		}
+		if req.MethodName == "" {
+			// Looked up here, not in the loop: a wave's first commands
+			// would otherwise wait for one identity read per device.
+			x.method = o.methodName(ctx, r, source, x.deviceID)
+			req.MethodName = x.method
 		}
 		x.resp, x.err = o.cfg.Hubs.InvokeMethod(ctx, hub, x.deviceID, req)
 		<-o.sem
@@ -655,27 +671,25 @@ func (o *Orchestrator) command(ctx context.Context, r *run, d *dev, failback boo
 
 // methodName is the DeviceMove method of a device's model: the component
 // implementing dtmi:azureiot:DeviceMigration;1, or the root.
-func (o *Orchestrator) methodName(ctx context.Context, r *run, d *dev) string {
-	if r.m.MethodName != "" {
-		return r.m.MethodName
-	}
-	if d.method != "" {
-		return d.method
-	}
-	d.method = "DeviceMove"
-	id, err := o.cfg.Store.GetDeviceIdentity(ctx, r.m.SourceHubID, d.rec.DeviceID)
+// It is called from command goroutines, never from the loop.
+func (o *Orchestrator) methodName(ctx context.Context, r *run, sourceHubID, deviceID string) string {
+	id, err := o.cfg.Store.GetDeviceIdentity(ctx, sourceHubID, deviceID)
 	if err != nil || id.ModelID == "" {
-		return d.method
+		return "DeviceMove"
 	}
+	r.methodsMu.Lock()
 	name, ok := r.methods[id.ModelID]
-	if !ok {
-		name = "DeviceMove"
-		if t, err := o.cfg.Store.GetDeviceTemplate(ctx, id.ModelID); err == nil && t.MigrationComponent != "" {
-			name = t.MigrationComponent + "*DeviceMove"
-		}
-		r.methods[id.ModelID] = name
+	r.methodsMu.Unlock()
+	if ok {
+		return name
 	}
-	d.method = name
+	name = "DeviceMove"
+	if t, err := o.cfg.Store.GetDeviceTemplate(ctx, id.ModelID); err == nil && t.MigrationComponent != "" {
+		name = t.MigrationComponent + "*DeviceMove"
+	}
+	r.methodsMu.Lock()
+	r.methods[id.ModelID] = name
+	r.methodsMu.Unlock()
 	return name
 }
 

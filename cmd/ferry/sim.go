@@ -112,6 +112,14 @@ func (f simFlags) config(e *env) (sim.Config, error) {
 			cfg.Transport.Port = p
 		}
 	}
+	// One session cache per process lets every device resume a TLS session
+	// another made with the same server (its DPS and its hubs), which spares
+	// both sides the certificate signature and its check. Simulated devices
+	// offer only the classical key exchanges: the hybrid post-quantum share
+	// that Go adds by default costs the client an ML-KEM key per handshake
+	// and Ferry's server picks X25519 anyway.
+	cfg.Transport.TLS = &tls.Config{ClientSessionCache: tls.NewLRUClientSessionCache(4096),
+		CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256}}
 	if f.caFile != "" {
 		pem, err := os.ReadFile(f.caFile)
 		if err != nil {
@@ -121,8 +129,7 @@ func (f simFlags) config(e *env) (sim.Config, error) {
 		if !pool.AppendCertsFromPEM(pem) {
 			return cfg, usagef("invalid --ca %q: no PEM certificate", f.caFile)
 		}
-		// A session cache lets reconnects and moves resume TLS sessions.
-		cfg.Transport.TLS = &tls.Config{RootCAs: pool, ClientSessionCache: tls.NewLRUClientSessionCache(4096)}
+		cfg.Transport.TLS.RootCAs = pool
 	}
 	if f.certFile != "" {
 		certPEM, err := os.ReadFile(f.certFile)
