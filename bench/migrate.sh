@@ -6,14 +6,16 @@
 # symmetric-key enrollment group, a device template declaring DeviceMove and
 # a hub device group of A; starts `ferry sim --count N` (TLS, telemetry every
 # $INTERVAL) provisioning through DPS A; once all are connected, creates and
-# starts one migration of the group to DPS B and follows it with
-# `ferry migrate status --watch` until it completes. Then prints the phase
+# starts one migration of the group to DPS B (at COMMAND_RATE commands a
+# second) and polls `ferry migrate status` until it completes (or pauses).
+# Then prints the phase
 # breakdown from `ferry migrate report` (bench/migtool phases), stops the
 # simulator (which flushes every device's queue) and the server, and checks
 # the export for lost sequence numbers (bench/migtool seqcheck).
 # Usage: bench/migrate.sh [N]   (default 10000)
 # Environment: INTERVAL (5s), WAVES (empty: one wave; else e.g. 50,50),
-# COMMAND_RATE (0: unlimited), SIM_WORKERS (0: as few as needed),
+# COMMAND_RATE (DeviceMove commands per second, default 400;
+# 0: unlimited), SIM_WORKERS (0: as few as needed),
 # SIM_CONCURRENCY (256), PROFILE=1 to record the server and the simulator with perf for 15 s
 # from the migration's start (reports in $PROFILE_OUT-ferry.txt and -sim.txt,
 # default /tmp/migrate-perf), KEEP=1 to keep the temporary directory.
@@ -72,8 +74,8 @@ echo "sim RSS $(($(rss_kib "$SIM_PID") / 1024)) MiB, server RSS $(($(rss_kib "$F
 
 waves=()
 [ -n "${WAVES:-}" ] && waves=(--waves "$WAVES")
-rate=()
-[ -n "${COMMAND_RATE:-}" ] && rate=(--command-rate "$COMMAND_RATE")
+rate=(--command-rate "${COMMAND_RATE:-400}")
+echo "command: ferry migrate create --device-group movers --target-dps dps-b --device-timeout 120s ${waves[*]} ${rate[*]}"
 f migrate create -g bench -n m1 --source-hub hub-a --device-group movers --target-dps dps-b --device-timeout 120s \
   "${waves[@]}" "${rate[@]}" -o json >/dev/null
 f migrate preflight -g bench -n m1 -o json | python3 -c 'import json,sys; p=json.load(sys.stdin); print("preflight:", {k: v for k, v in p.items() if not isinstance(v, list)})' || true
@@ -87,10 +89,16 @@ if [ -n "${PROFILE:-}" ]; then
 fi
 t1=$(now)
 f migrate start -g bench -n m1 >/dev/null
-f migrate status -g bench -n m1 --watch --interval 500ms | tail -n 3
+# Poll rather than --watch, which follows a paused migration for ever.
+while :; do
+  state=$(f migrate status -g bench -n m1 -o json | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["state"]); print(s, file=sys.stderr)' 2>"$BENCH_TMP/status.json")
+  case $state in Completed | Failed | Cancelled | Paused) break ;; esac
+  sleep 0.5
+done
 t2=$(now)
+cat "$BENCH_TMP/status.json"
 c1=$(cpu_ms "$FERRY_PID"); s1=$(cpu_ms "$SIM_PID")
-echo "migration of $n devices: $(secs "$t1" "$t2") s from 'migrate start' to Completed (status polled every 0.5 s)"
+echo "migration of $n devices: $(secs "$t1" "$t2") s from 'migrate start' to $state (status polled every 0.5 s)"
 echo "CPU during the migration: server $((c1 - c0)) ms, sim $((s1 - s0)) ms (sim workers not included)"
 f migrate report -g bench -n m1 -o json >"$BENCH_TMP/report.json"
 "$BENCH_TMP/migtool" phases <"$BENCH_TMP/report.json"

@@ -559,6 +559,7 @@ func (o *Orchestrator) step(ctx context.Context, r *run) error {
 			return err
 		}
 	}
+	o.resolveMethods(ctx, r, cmds)
 	for _, d := range cmds {
 		o.command(ctx, r, d, false)
 	}
@@ -677,20 +678,58 @@ func (o *Orchestrator) methodName(ctx context.Context, r *run, sourceHubID, devi
 	if err != nil || id.ModelID == "" {
 		return "DeviceMove"
 	}
+	return o.modelMethod(ctx, r, id.ModelID)
+}
+
+// modelMethod is the DeviceMove method of a model, read once per run.
+func (o *Orchestrator) modelMethod(ctx context.Context, r *run, modelID string) string {
+	if modelID == "" {
+		return "DeviceMove"
+	}
 	r.methodsMu.Lock()
-	name, ok := r.methods[id.ModelID]
+	name, ok := r.methods[modelID]
 	r.methodsMu.Unlock()
 	if ok {
 		return name
 	}
 	name = "DeviceMove"
-	if t, err := o.cfg.Store.GetDeviceTemplate(ctx, id.ModelID); err == nil && t.MigrationComponent != "" {
+	if t, err := o.cfg.Store.GetDeviceTemplate(ctx, modelID); err == nil && t.MigrationComponent != "" {
 		name = t.MigrationComponent + "*DeviceMove"
 	}
 	r.methodsMu.Lock()
-	r.methods[id.ModelID] = name
+	r.methods[modelID] = name
 	r.methodsMu.Unlock()
 	return name
+}
+
+// resolveMethods finds the DeviceMove method of devices about to be
+// commanded with one identity list per 1,000 devices, instead of one
+// identity read per device. Devices it cannot resolve (a failed list, an
+// identity gone) are looked up one by one when commanded.
+func (o *Orchestrator) resolveMethods(ctx context.Context, r *run, ds []*dev) {
+	if r.m.MethodName != "" {
+		return
+	}
+	var ids []string
+	for _, d := range ds {
+		if d.method == "" {
+			ids = append(ids, d.rec.DeviceID)
+		}
+	}
+	for start := 0; start < len(ids); start += 1000 {
+		part := ids[start:min(start+1000, len(ids))]
+		p, err := o.cfg.Store.ListDeviceIdentities(ctx, ferry.DeviceIdentityFilter{HubID: r.m.SourceHubID, IDs: part,
+			ListOptions: ferry.ListOptions{Limit: len(part)}})
+		if err != nil {
+			o.log.Warn("read identities for DeviceMove", "migration_id", r.m.ID, "error", err)
+			return
+		}
+		for _, id := range p.Items {
+			if d := r.devs[id.DeviceID]; d != nil {
+				d.method = o.modelMethod(ctx, r, id.ModelID)
+			}
+		}
+	}
 }
 
 // failback commands a failing-back device to the source scope through the
