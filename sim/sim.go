@@ -160,20 +160,24 @@ func Run(ctx context.Context, cfg Config) (Stats, error) {
 	f := &fleet{cfg: cfg, log: cfg.Logger.With("subsystem", "sim"), start: time.Now(), clients: make([]*device.Client, cfg.Count)}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, cfg.Workers)
-	for i := 0; i < cfg.Count; i++ {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+	// Start devices in the background, so that statistics are reported
+	// while a large fleet is still coming up.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < cfg.Count; i++ {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				f.runDevice(ctx, i, sem)
+			}(i)
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			f.runDevice(ctx, i, sem)
-		}(i)
-	}
+	}()
 	ticker := time.NewTicker(cfg.StatsInterval)
 	defer ticker.Stop()
 loop:
@@ -287,8 +291,10 @@ func (f *fleet) runDevice(ctx context.Context, i int, sem chan struct{}) {
 	f.mu.Unlock()
 	release()
 	defer func() {
-		// Let what was sent reach the hub before the device goes away.
-		fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// Let what was sent reach the hub before the device goes away. A
+		// whole fleet flushes at once, so give it time: with 10,000
+		// devices on a loaded machine 5 s left a few hundred unacknowledged.
+		fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_ = c.Flush(fctx)
 		c.Close()

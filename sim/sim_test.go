@@ -172,3 +172,32 @@ func TestRunX509SigningCA(t *testing.T) {
 		}
 	})
 }
+
+// TestStatsWhileComingUp checks that a fleet reports statistics while its
+// devices are still trying to come up: here none can, because nothing
+// listens at the provisioning host, and one attempt at a time is allowed.
+func TestStatsWhileComingUp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var early []sim.Stats
+	cfg := sim.Config{Count: 50, ProvisioningHost: "127.0.0.1:1", IDScope: "0ne00000000", GroupKey: ferry.NewKey(32),
+		Transport: device.Transport{Plain: true}, Workers: 1, StatsInterval: 100 * time.Millisecond,
+		OnStats: func(s sim.Stats) {
+			if ctx.Err() == nil {
+				early = append(early, s)
+			}
+		}}
+	final, err := sim.Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(early) < 3 {
+		t.Fatalf("%d statistics reports before the end, want one every 100 ms", len(early))
+	}
+	if s := early[len(early)-1]; s.Devices != 50 || s.Connected != 0 || s.Failures == 0 {
+		t.Errorf("last report while coming up: %+v", s)
+	}
+	if final.Connected != 0 || final.Provisioned != 0 {
+		t.Errorf("final: %+v", final)
+	}
+}

@@ -94,7 +94,7 @@ func RunWorkers(ctx context.Context, workers []Worker, command func(Worker) *exe
 	for i, w := range workers {
 		cmd := command(w)
 		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-		cmd.WaitDelay = 30 * time.Second
+		cmd.WaitDelay = 45 * time.Second
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			return Stats{}, fmt.Errorf("sim: worker %d: %w", i, err)
