@@ -8,17 +8,17 @@
 # $INTERVAL) provisioning through DPS A; once all are connected, creates and
 # starts one migration of the group to DPS B (at COMMAND_RATE commands a
 # second) and polls `ferry migrate status` until it completes (or pauses).
-# Then prints the phase
-# breakdown from `ferry migrate report` (bench/migtool phases), stops the
+# Then prints the phase breakdown from `ferry migrate report` (bench/migtool phases), stops the
 # simulator (which flushes every device's queue) and the server, and checks
 # the export for lost sequence numbers (bench/migtool seqcheck).
 # Usage: bench/migrate.sh [N]   (default 10000)
 # Environment: INTERVAL (5s), WAVES (empty: one wave; else e.g. 50,50),
 # COMMAND_RATE (DeviceMove commands per second, default 400;
 # 0: unlimited), SIM_WORKERS (0: as few as needed),
-# SIM_CONCURRENCY (256), PROFILE=1 to record the server and the simulator with perf for 15 s
-# from the migration's start (reports in $PROFILE_OUT-ferry.txt and -sim.txt,
-# default /tmp/migrate-perf), KEEP=1 to keep the temporary directory.
+# SIM_CONCURRENCY (256), PROFILE=1 to record the server and the simulator
+# with perf for 15 s from the migration's start (reports in
+# $PROFILE_OUT-ferry.txt and -sim.txt, default /tmp/migrate-perf), KEEP=1 to
+# keep the temporary directory.
 source "$(dirname "$0")/lib.sh"
 n=${1:-10000}
 INTERVAL=${INTERVAL:-5s}
