@@ -13,7 +13,7 @@
 # the export for lost sequence numbers (bench/migtool seqcheck).
 # Usage: bench/migrate.sh [N]   (default 10000)
 # Environment: INTERVAL (5s), WAVES (empty: one wave; else e.g. 50,50),
-# COMMAND_RATE (DeviceMove commands per second, default 400;
+# COMMAND_RATE (DeviceMove commands per second, default 300;
 # 0: unlimited), SIM_WORKERS (0: as few as needed),
 # SIM_CONCURRENCY (256), PROFILE=1 to record the server and the simulator
 # with perf for 15 s from the migration's start (reports in
@@ -74,7 +74,7 @@ echo "sim RSS $(($(rss_kib "$SIM_PID") / 1024)) MiB, server RSS $(($(rss_kib "$F
 
 waves=()
 [ -n "${WAVES:-}" ] && waves=(--waves "$WAVES")
-rate=(--command-rate "${COMMAND_RATE:-400}")
+rate=(--command-rate "${COMMAND_RATE:-300}")
 echo "command: ferry migrate create --device-group movers --target-dps dps-b --device-timeout 120s ${waves[*]} ${rate[*]}"
 f migrate create -g bench -n m1 --source-hub hub-a --device-group movers --target-dps dps-b --device-timeout 120s \
   "${waves[@]}" "${rate[@]}" -o json >/dev/null
