@@ -336,10 +336,49 @@ func (o *Orchestrator) selectDevices(ctx context.Context, m *ferry.Migration) ([
 		slices.Sort(ids)
 		return ids, nil
 	case ferry.SelectCatalogDeviceGroup:
-		return nil, ferry.Errorf(ferry.EINVALID, "Selecting a catalog device group is not supported yet.")
+		return o.catalogGroupDevices(ctx, m)
 	default:
 		return nil, ferry.Errorf(ferry.EINVALID, "Unknown selection kind %q.", m.Selection.Kind)
 	}
+}
+
+// catalogGroupDevices returns the identities at the source hub of the
+// devices claimed into a catalog device group. A Sphere device's hub
+// identity is its chip ID in lower case (as the Azure Sphere OS registers
+// it); the claimed form, in upper case, is tried as well. Devices of the
+// group with no identity at the source hub are not on that hub, so they
+// are not part of the selection.
+func (o *Orchestrator) catalogGroupDevices(ctx context.Context, m *ferry.Migration) ([]string, error) {
+	st := o.cfg.Store
+	if _, err := st.GetDeviceGroup(ctx, m.Selection.CatalogDeviceGroupID); err != nil {
+		return nil, fmt.Errorf("migrate: catalog device group: %w", err)
+	}
+	var ids []string
+	f := ferry.DeviceFilter{DeviceGroupID: m.Selection.CatalogDeviceGroupID}
+	for {
+		p, err := st.ListDevices(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("migrate: list catalog devices: %w", err)
+		}
+		for _, d := range p.Items {
+			for _, id := range []string{strings.ToLower(d.ID), d.ID} {
+				_, err := st.GetDeviceIdentity(ctx, m.SourceHubID, id)
+				if err == nil {
+					ids = append(ids, id)
+					break
+				}
+				if !ferry.IsCode(err, ferry.ENOTFOUND) {
+					return nil, fmt.Errorf("migrate: device %q: %w", id, err)
+				}
+			}
+		}
+		if p.Next == "" {
+			break
+		}
+		f.After = p.Next
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // waveSizes splits n devices by a plan: counts (the last wave takes the

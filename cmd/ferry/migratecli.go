@@ -69,6 +69,7 @@ func migrateCreate(e *env, format *string) *cobra.Command {
 	var (
 		f                                                armFlags
 		sourceHub, group, targetDPS, provHost, onError   string
+		catalogGroup                                     string
 		waves                                            string
 		deviceIDs                                        []string
 		waveSize, errorThreshold, successThreshold, wcnt int
@@ -88,16 +89,21 @@ func migrateCreate(e *env, format *string) *cobra.Command {
 				return usagef("the flag --source-hub is required")
 			case targetDPS == "":
 				return usagef("the flag --target-dps is required")
-			case group == "" && len(deviceIDs) == 0:
-				return usagef("one of --device-group or --device-ids is required")
-			case group != "" && len(deviceIDs) > 0:
-				return usagef("--device-group and --device-ids exclude each other")
+			}
+			switch n := countSet(group != "", len(deviceIDs) > 0, catalogGroup != ""); {
+			case n == 0:
+				return usagef("one of --device-group, --device-ids or --catalog-device-group is required")
+			case n > 1:
+				return usagef("--device-group, --device-ids and --catalog-device-group exclude each other")
 			}
 			props := map[string]any{"sourceHub": sourceHub, "targetProvisioningService": targetDPS,
 				"deviceTimeout": fmt.Sprintf("PT%gS", timeout.Seconds())}
-			if group != "" {
+			switch {
+			case group != "":
 				props["selection"] = map[string]any{"deviceGroup": group}
-			} else {
+			case catalogGroup != "":
+				props["selection"] = map[string]any{"catalogDeviceGroup": catalogGroup}
+			default:
 				props["selection"] = map[string]any{"deviceIds": deviceIDs}
 			}
 			if provHost != "" {
@@ -142,6 +148,7 @@ func migrateCreate(e *env, format *string) *cobra.Command {
 	fl.StringVar(&sourceHub, "source-hub", "", "the IoT hub the devices leave (name or resource ID)")
 	fl.StringVar(&group, "device-group", "", "the source hub's device group to move")
 	fl.StringSliceVar(&deviceIDs, "device-ids", nil, "the devices to move (comma-separated)")
+	fl.StringVar(&catalogGroup, "catalog-device-group", "", "the Azure Sphere device group (resource ID) whose devices at the source hub move")
 	fl.StringVar(&targetDPS, "target-dps", "", "the provisioning service the devices move to (name or resource ID)")
 	fl.StringVar(&provHost, "provisioning-host", "", "the provisioning host devices dial (default: the one they use)")
 	fl.StringVar(&waves, "waves", "", "wave shares in percent, such as 10,40,50")
@@ -155,16 +162,23 @@ func migrateCreate(e *env, format *string) *cobra.Command {
 	return cmd
 }
 
+// countSet counts the true values: how many of a set of exclusive flags
+// were given.
+func countSet(set ...bool) int {
+	n := 0
+	for _, b := range set {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
 // wavePlanFlags reads --waves, --wave-size and --wave-count; nil is one
 // wave.
 func wavePlanFlags(cmd *cobra.Command, waves string, size, count int) (map[string]any, error) {
-	set := 0
-	for _, n := range []string{"waves", "wave-size", "wave-count"} {
-		if cmd.Flags().Changed(n) {
-			set++
-		}
-	}
-	if set > 1 {
+	fl := cmd.Flags()
+	if countSet(fl.Changed("waves"), fl.Changed("wave-size"), fl.Changed("wave-count")) > 1 {
 		return nil, usagef("--waves, --wave-size and --wave-count exclude each other")
 	}
 	switch {

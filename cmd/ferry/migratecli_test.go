@@ -93,6 +93,14 @@ func testMigrateCLI(t *testing.T, ce *cliEnv) {
 		t.Errorf("create with waves over 100%%: exit %d: %s", code, errs)
 	}
 	if code, _, errs := ce.run(t, "migrate", "create", "-g", "fleet", "-n", "bad", "--source-hub", "hub-a", "--target-dps", "dps-b",
+		"--device-group", "movers", "--catalog-device-group", "/subscriptions/x"); code != 2 || !strings.Contains(errs, "exclude each other") {
+		t.Errorf("create with two selections: exit %d: %s", code, errs)
+	}
+	if code, _, errs := ce.run(t, "migrate", "create", "-g", "fleet", "-n", "bad", "--source-hub", "hub-a", "--target-dps", "dps-b",
+		"--catalog-device-group", "Production"); code != 1 || !strings.Contains(errs, "InvalidRequestContent") {
+		t.Errorf("create with a catalog device group that is not a resource ID: exit %d: %s", code, errs)
+	}
+	if code, _, errs := ce.run(t, "migrate", "create", "-g", "fleet", "-n", "bad", "--source-hub", "hub-a", "--target-dps", "dps-b",
 		"--device-group", "nope"); code != 1 || !strings.Contains(errs, "ResourceNotFound") {
 		t.Errorf("create with an unknown device group: exit %d: %s", code, errs)
 	}
