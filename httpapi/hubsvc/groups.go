@@ -22,7 +22,8 @@ type groupJSON struct {
 }
 
 // groupDeviceJSON is a device of a group, in IoT Central's device shape
-// (template is the device's model ID) with its connection state.
+// (template is the device's model ID) with its connection state as the
+// hub sees it at the time of the request.
 type groupDeviceJSON struct {
 	ID              string `json:"id"`
 	ETag            string `json:"etag,omitempty"`
@@ -281,6 +282,13 @@ func (s *server) groupDevices(w http.ResponseWriter, r *http.Request, hub *ferry
 		status, _ := doc["status"].(string)
 		model, _ := doc["modelId"].(string)
 		conn, _ := doc["connectionState"].(string)
+		if s.cfg.Hubs != nil {
+			// The store learns of connections in batches; the hub knows now.
+			conn = string(ferry.Disconnected)
+			if s.cfg.Hubs.Connected(hub.ID, id) {
+				conn = string(ferry.Connected)
+			}
+		}
 		out.Value = append(out.Value, groupDeviceJSON{ID: id, ETag: etag, Enabled: status == string(ferry.DeviceEnabled),
 			Template: model, ConnectionState: conn})
 	}

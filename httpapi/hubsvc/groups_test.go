@@ -3,6 +3,7 @@ package hubsvc_test
 import (
 	"context"
 	"fmt"
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"net/url"
 	"strings"
 	"testing"
@@ -17,9 +18,13 @@ func TestDeviceGroups(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
 		e := newEnv(t, s)
 		// Five devices in Berlin, two elsewhere, one of them disabled.
+		var key0 string
 		for i := range 7 {
 			id := fmt.Sprintf("d%d", i)
-			e.createDevice(id)
+			key := e.createDevice(id)
+			if i == 0 {
+				key0 = key
+			}
 			site := "berlin"
 			if i >= 5 {
 				site = "paris"
@@ -43,6 +48,8 @@ func TestDeviceGroups(t *testing.T) {
 		}
 
 		t.Run("Devices", func(t *testing.T) {
+			// A connected device shows so at once, before the store hears.
+			e.connect("d0", key0, func(paho.Client, paho.Message) {})
 			var ids []string
 			next := "/api/deviceGroups/berlin/devices?$top=2"
 			for pages := 0; next != ""; pages++ {
@@ -61,8 +68,12 @@ func TestDeviceGroups(t *testing.T) {
 				}
 				r.json(t, &page)
 				for _, v := range page.Value {
-					if !v.Enabled || v.ConnectionState != "Disconnected" {
-						t.Errorf("device %+v", v)
+					want := "Disconnected"
+					if v.ID == "d0" {
+						want = "Connected"
+					}
+					if !v.Enabled || v.ConnectionState != want {
+						t.Errorf("device %+v, want %s", v, want)
 					}
 					ids = append(ids, v.ID)
 				}
