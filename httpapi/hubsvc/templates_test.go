@@ -139,8 +139,8 @@ func TestDeviceTemplates(t *testing.T) {
 		t.Run("BadInput", func(t *testing.T) {
 			for _, tc := range []struct {
 				name, id string
-				body any
-				want string
+				body     any
+				want     string
 			}{
 				{"InvalidJSON", thermostat, `{"@id":`, "not valid JSON"},
 				{"BadDTMIInURI", "thermostat", map[string]any{"@id": "thermostat", "@type": "Interface"}, "not a DTMI"},
