@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ferry-iot/ferry"
+	"github.com/ferry-iot/ferry/export"
+	"github.com/ferry-iot/ferry/identity"
+	"github.com/ferry-iot/ferry/pki"
+	"github.com/ferry-iot/ferry/store"
+)
+
+// ferryProcess is one `ferry serve` child process with its own data
+// directory, ports, CA and logged-in CLI.
+type ferryProcess struct {
+	*crashServer
+	data, ip, httpsURL, caFile string
+	ce                         *cliEnv
+}
+
+// startFerryProcess starts `ferry serve` on ip (127.0.0.x) with MQTT on
+// mqttPort, and logs a CLI in as its administrator.
+func startFerryProcess(t *testing.T, ip, mqttPort string) *ferryProcess {
+	t.Helper()
+	data := t.TempDir()
+	httpPort, httpsPort := freePortOn(t, ip), freePortOn(t, ip)
+	logf, err := os.Create(filepath.Join(t.TempDir(), "server-"+ip+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logf.Close() })
+	p := &ferryProcess{data: data, ip: ip, httpsURL: "https://" + net.JoinHostPort(ip, httpsPort),
+		caFile: filepath.Join(data, "pki", pki.CACertFile)}
+	p.crashServer = &crashServer{log: logf, httpURL: "http://" + net.JoinHostPort(ip, httpPort),
+		args: []string{"serve", "--data", data, "--db", filepath.Join(data, "ferry.db"), "--http", net.JoinHostPort(ip, httpPort),
+			"--https", net.JoinHostPort(ip, httpsPort), "--mqtt", net.JoinHostPort(ip, mqttPort), "--hostname", ip, "--log-level", "debug"}}
+	p.start(t)
+	t.Cleanup(func() { p.kill(t, syscall.SIGKILL) })
+	p.ce = &cliEnv{getenv: envFrom(map[string]string{"FERRY_CONFIG_DIR": t.TempDir(), "FERRY_PASSWORD": "correct horse battery"})}
+	p.ce.ok(t, nil, "login", "--url", p.httpsURL, "--username", "admin", "--ca-file", p.caFile)
+	return p
+}
+
+// freePortOn returns a port on ip that was free a moment ago.
+func freePortOn(t *testing.T, ip string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// freePortOnBoth returns a port free on both addresses, so that devices
+// reach both servers' MQTT listeners on one port number.
+func freePortOnBoth(t *testing.T, a, b string) string {
+	t.Helper()
+	for range 20 {
+		port := freePortOn(t, a)
+		if ln, err := net.Listen("tcp", net.JoinHostPort(b, port)); err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free on both addresses")
+	return ""
+}
+
+// TestMigrationAcrossFerryProcesses moves 20 devices sending telemetry from
+// hub A on one `ferry serve` process (127.0.0.1) to hub B on another
+// (127.0.0.2, its own data directory and CA). A's orchestrator acts at B as
+// a service principal with data roles there: preflight creates B's
+// enrollment group with the source group's key, and A follows B's hub
+// event stream to verify each device. B is killed with SIGKILL and
+// restarted while the first wave is in flight, so A's stream breaks, is
+// reopened, and A reconciles from B's registry. In the end every device
+// is verified at B, disabled at A, and A's and B's export files together
+// hold every telemetry sequence number each device saw acknowledged.
+func TestMigrationAcrossFerryProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two server processes")
+	}
+	const n = 20
+	ctx := context.Background()
+	mqttPort := freePortOnBoth(t, "127.0.0.1", "127.0.0.2")
+	a := startFerryProcess(t, "127.0.0.1", mqttPort)
+	b := startFerryProcess(t, "127.0.0.2", mqttPort)
+	defer func() {
+		if t.Failed() {
+			t.Logf("server A log (tail):\n%s", a.logs())
+			t.Logf("server B log (tail):\n%s", b.logs())
+		}
+	}()
+
+	// A: the source hub, its provisioning service and enrollment group.
+	a.ce.ok(t, nil, "group", "create", "-n", "fleet")
+	a.ce.ok(t, nil, "hub", "create", "-n", "hub-a", "-g", "fleet", "--host-name", "127.0.0.1")
+	var dpsA map[string]any
+	a.ce.ok(t, &dpsA, "dps", "create", "-n", "dps-a", "-g", "fleet", "--link-hub", "hub-a")
+	groupKey := ferry.NewKey(64)
+	a.ce.ok(t, nil, "dps", "enrollment-group", "create", "--dps-name", "dps-a", "--enrollment-id", "fleet", "--iot-hubs", "127.0.0.1", "--primary-key", groupKey)
+	stA, err := store.Open(ctx, store.Config{URL: filepath.Join(a.data, "ferry.db")})
+	must(t, err)
+	defer stA.Close()
+	now := time.Now()
+	must(t, stA.PutDeviceTemplate(ctx, &ferry.DeviceTemplate{ID: migrateModel, DisplayName: "Mover",
+		Model:         json.RawMessage(`{"@id":"` + migrateModel + `","@type":"Interface","contents":[{"@type":"Component","name":"migration","schema":"dtmi:azureiot:DeviceMigration;1"}]}`),
+		HasDeviceMove: true, MigrationComponent: "migration", CreatedAt: now}))
+	hubA, err := stA.GetHubByName(ctx, "hub-a")
+	must(t, err)
+	must(t, stA.CreateHubDeviceGroup(ctx, &ferry.HubDeviceGroup{ID: ferry.NewUUID(), HubID: hubA.ID, Name: "movers",
+		Query: "$template = '" + migrateModel + "'", CreatedAt: now}))
+
+	// B: the target hub and provisioning service, no enrollment group
+	// yet, and a service principal with the roles a migration needs.
+	b.ce.ok(t, nil, "group", "create", "-n", "fleet")
+	b.ce.ok(t, nil, "hub", "create", "-n", "hub-b", "-g", "fleet", "--host-name", "127.0.0.2")
+	var dpsB map[string]any
+	b.ce.ok(t, &dpsB, "dps", "create", "-n", "dps-b", "-g", "fleet", "--link-hub", "hub-b")
+	stB, err := store.Open(ctx, store.Config{URL: filepath.Join(b.data, "ferry.db")})
+	must(t, err)
+	defer stB.Close()
+	ids, err := identity.New(identity.Config{Store: stB, Issuer: b.httpsURL})
+	must(t, err)
+	sp, secret, err := ids.CreateServicePrincipal(ctx, "migration from A")
+	must(t, err)
+	for _, role := range []string{"Reader", "IoT Hub Data Contributor", "Device Provisioning Service Data Contributor"} {
+		b.ce.ok(t, nil, "role", "assignment", "create", "--assignee", sp.ID, "--role", role, "-g", "fleet")
+	}
+
+	devs := startPoolDevices(t, caPool(t, a.caFile, b.caFile), "remote", mqttPort, str(dpsA, "properties.idScope"), groupKey, n)
+
+	create := func(name string, extra ...string) (int, string, string) {
+		args := append([]string{"migrate", "create", "-g", "fleet", "-n", name, "--source-hub", "hub-a", "--device-group", "movers",
+			"--target-dps", str(dpsB, "id"), "--target-ferry", b.httpsURL, "--target-client-id", sp.Name, "--target-ca", b.caFile,
+			"--provisioning-host", "127.0.0.2"}, extra...)
+		return a.ce.run(t, args...)
+	}
+	// Refusals: a wrong secret is B's 401, a missing one a usage error,
+	// and B's certificate is not trusted without its CA.
+	if code, _, errs := create("bad", "--target-client-secret", "wrong"); code != 1 || !strings.Contains(errs, "target Ferry") {
+		t.Errorf("create with a wrong secret: exit %d: %s", code, errs)
+	}
+	if code, _, errs := create("bad"); code != 2 || !strings.Contains(errs, "FERRY_TARGET_CLIENT_SECRET") {
+		t.Errorf("create without a secret: exit %d: %s", code, errs)
+	}
+
+	a.ce.getenv = envFrom(map[string]string{"FERRY_CONFIG_DIR": a.ce.getenv("FERRY_CONFIG_DIR"), "FERRY_PASSWORD": "correct horse battery",
+		"FERRY_TARGET_CLIENT_SECRET": secret})
+	code, out, errs := create("across", "--waves", "50,50", "--device-timeout", "60s", "--command-rate", "5")
+	if code != 0 {
+		t.Fatalf("migrate create: exit %d: %s", code, errs)
+	}
+	var created map[string]any
+	must(t, json.Unmarshal([]byte(out), &created))
+	if str(created, "properties.deviceCount") != strconv.Itoa(n) || str(created, "properties.idScope") != str(dpsB, "properties.idScope") ||
+		str(created, "properties.targetFerry.clientId") != sp.Name {
+		t.Fatalf("migrate create: %s", out)
+	}
+	if strings.Contains(out, secret) {
+		t.Error("migrate create shows the target's client secret")
+	}
+	var pre map[string]any
+	a.ce.ok(t, &pre, "migrate", "preflight", "-g", "fleet", "-n", "across")
+	if pre["ok"] != true || str(pre, "online") != strconv.Itoa(n) || str(pre, "enrollmentsCreated") != `["fleet"]` {
+		t.Fatalf("preflight: %v", pre)
+	}
+	dpsBRec, err := stB.GetProvisioningServiceByName(ctx, "dps-b")
+	must(t, err)
+	if g, err := stB.GetEnrollmentGroup(ctx, dpsBRec.ID, "fleet"); err != nil || g.Attestation.PrimaryKey != groupKey {
+		t.Fatalf("B's enrollment group after preflight: %+v, %v", g, err)
+	}
+
+	a.ce.ok(t, nil, "migrate", "start", "-g", "fleet", "-n", "across")
+	status := func() migrationStatus {
+		t.Helper()
+		var s migrationStatus
+		a.ce.ok(t, &s, "migrate", "status", "-g", "fleet", "-n", "across")
+		return s
+	}
+	// Kill B while the first wave is in flight: A loses B's event stream
+	// and its API, and must catch up once B is back.
+	var before migrationStatus
+	waitWithin(t, 60*time.Second, "the first verified devices", func() bool {
+		before = status()
+		if before.State != "Running" {
+			t.Fatalf("migration is %s before B's crash: %+v", before.State, before)
+		}
+		return before.Counts["verified"] >= 2
+	})
+	b.kill(t, syscall.SIGKILL)
+	t.Logf("killed B at %+v", before.Counts)
+	time.Sleep(time.Second)
+	b.start(t)
+
+	// Kill A in the second wave: its orchestrator restarts, reopens B's
+	// stream and reconciles what it missed from B's registry.
+	var mid migrationStatus
+	waitWithin(t, 60*time.Second, "the second wave", func() bool {
+		mid = status()
+		return mid.State != "Running" || mid.CurrentWave == 1 && mid.Counts["commanded"]+mid.Counts["acknowledged"]+mid.Counts["provisioned"] > 0
+	})
+	a.kill(t, syscall.SIGKILL)
+	t.Logf("killed A at %+v", mid.Counts)
+	a.start(t)
+
+	var after migrationStatus
+	waitWithin(t, 90*time.Second, "the migration to end", func() bool {
+		after = status()
+		return after.State != "Running"
+	})
+	if after.State != "Completed" || after.Counts["verified"] != n {
+		t.Fatalf("after B's restart: %+v", after)
+	}
+
+	sent := stopCrashDevices(t, devs)
+	for _, d := range devs {
+		if h := d.c.Hub(); !strings.HasPrefix(h, "127.0.0.2") {
+			t.Errorf("%s is on %s", d.id, h)
+		}
+	}
+	var show map[string]any
+	showOut := a.ce.ok(t, &show, "migrate", "show", "-g", "fleet", "-n", "across")
+	if strings.Contains(showOut, secret) || str(show, "properties.targetFerry.apiEndpoint") != b.httpsURL {
+		t.Errorf("migrate show: %s", showOut)
+	}
+	repOut := a.ce.ok(t, nil, "migrate", "report", "-g", "fleet", "-n", "across")
+	t.Logf("A reconciled %d transitions from B's registry", strings.Count(repOut, "found by reconciling"))
+	a.kill(t, syscall.SIGTERM)
+	b.kill(t, syscall.SIGTERM)
+	for _, f := range []*os.File{a.log, b.log} {
+		logs, err := os.ReadFile(f.Name())
+		must(t, err)
+		if strings.Contains(string(logs), secret) {
+			t.Errorf("%s holds the target's client secret", f.Name())
+		}
+	}
+
+	hubB, err := stB.GetHubByName(ctx, "hub-b")
+	must(t, err)
+	for _, d := range devs {
+		if x, err := stA.GetDeviceIdentity(ctx, hubA.ID, d.id); err != nil || x.Status != ferry.DeviceDisabled {
+			t.Errorf("%s at A: %+v, %v", d.id, x, err)
+		}
+		if x, err := stB.GetDeviceIdentity(ctx, hubB.ID, d.id); err != nil || x.Status != ferry.DeviceEnabled {
+			t.Errorf("%s at B: %+v, %v", d.id, x, err)
+		}
+	}
+	seen := map[string]map[int64]bool{}
+	for _, dir := range []string{a.data, b.data} {
+		recs, err := export.ReadAll(filepath.Join(dir, "export"))
+		must(t, err)
+		for _, r := range recs {
+			var body struct{ Seq *int64 }
+			if r.MessageSource != "telemetry" || json.Unmarshal(r.Telemetry, &body) != nil || body.Seq == nil {
+				continue
+			}
+			if seen[r.DeviceID] == nil {
+				seen[r.DeviceID] = map[int64]bool{}
+			}
+			seen[r.DeviceID][*body.Seq] = true
+		}
+	}
+	for _, d := range devs {
+		var missing []int64
+		for i := range sent[d.id] {
+			if !seen[d.id][i] {
+				missing = append(missing, i)
+			}
+		}
+		if len(missing) > 0 {
+			t.Errorf("%s: %d of %d acknowledged sequence numbers missing from A's and B's exports, first %v",
+				d.id, len(missing), sent[d.id], missing[:min(10, len(missing))])
+		}
+	}
+}
