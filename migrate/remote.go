@@ -55,6 +55,10 @@ func remoteHost(hubID string) (string, bool) { return strings.CutPrefix(hubID, "
 type remoteRun struct {
 	t      RemoteTarget
 	cancel context.CancelFunc
+	// sourceHost is where devices fail back to: the source hub's host,
+	// which on Ferry reaches the same MQTT listener as its provisioning
+	// service (the remote one devices dialled last knows nothing of it).
+	sourceHost string
 	ready  bool // owned by the loop: the target is known and its streams are opening
 
 	mu        sync.Mutex
@@ -144,9 +148,13 @@ func (o *Orchestrator) loadRemote(ctx context.Context, r *run) error {
 	if rid, err := ferry.ParseResourceID(name); err == nil && len(rid.Names) > 0 {
 		name = rid.Names[len(rid.Names)-1]
 	}
+	src, err := o.cfg.Store.GetHub(ctx, r.m.SourceHubID)
+	if err != nil {
+		return fmt.Errorf("source hub: %w", err)
+	}
 	r.target = &ferry.ProvisioningService{ID: r.m.Target.ProvisioningServiceID, Name: name, IDScope: r.m.Target.IDScope}
 	fctx, cancel := context.WithCancel(o.lctx)
-	r.remote = &remoteRun{t: rt, cancel: cancel, connected: map[string]bool{}}
+	r.remote = &remoteRun{t: rt, cancel: cancel, sourceHost: src.HostName, connected: map[string]bool{}}
 	go o.followRemote(fctx, r)
 	return nil
 }

@@ -639,6 +639,9 @@ func (o *Orchestrator) command(ctx context.Context, r *run, d *dev, failback boo
 		if r.m.Target.ProvisioningHost != "" {
 			payload["provisioningHost"] = r.source.HostName
 		}
+		if r.remote != nil {
+			payload["provisioningHost"] = r.remote.sourceHost
+		}
 		hub = hubID[0]
 	}
 	method := o.methodName(ctx, r, d)

@@ -83,10 +83,13 @@ func freePortOnBoth(t *testing.T, a, b string) string {
 // a service principal with data roles there: preflight creates B's
 // enrollment group with the source group's key, and A follows B's hub
 // event stream to verify each device. B is killed with SIGKILL and
-// restarted while the first wave is in flight, so A's stream breaks, is
-// reopened, and A reconciles from B's registry. In the end every device
-// is verified at B, disabled at A, and A's and B's export files together
-// hold every telemetry sequence number each device saw acknowledged.
+// restarted while the first wave is in flight, so A's stream breaks and is
+// reopened; A is killed and restarted in the second wave, so its
+// orchestrator resumes and reconciles from B's registry. Every device ends
+// verified at B and disabled at A. Two are then failed back by hand: A
+// commands them through B's hub and verifies them at A again. A's and B's
+// export files together hold every telemetry sequence number each device
+// saw acknowledged, and no log or answer shows the client secret.
 func TestMigrationAcrossFerryProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two server processes")
@@ -224,10 +227,26 @@ func TestMigrationAcrossFerryProcesses(t *testing.T) {
 		t.Fatalf("after B's restart: %+v", after)
 	}
 
+	// Two devices are failed back by hand: A commands them through B's
+	// hub service API and sees them come home to A.
+	back := map[string]bool{devs[0].id: true, devs[1].id: true}
+	a.ce.ok(t, nil, "migrate", "failback", "-g", "fleet", "-n", "across", "--device-ids", devs[0].id+","+devs[1].id)
+	waitWithin(t, 60*time.Second, "the failback", func() bool {
+		after = status()
+		return after.State != "Cancelling"
+	})
+	if after.State != "Cancelled" || after.Counts["failed-back"] != 2 || after.Counts["verified"] != n-2 {
+		t.Fatalf("after failback: %+v", after)
+	}
+
 	sent := stopCrashDevices(t, devs)
 	for _, d := range devs {
-		if h := d.c.Hub(); !strings.HasPrefix(h, "127.0.0.2") {
-			t.Errorf("%s is on %s", d.id, h)
+		want := "127.0.0.2"
+		if back[d.id] {
+			want = "127.0.0.1"
+		}
+		if h := d.c.Hub(); !strings.HasPrefix(h, want) {
+			t.Errorf("%s is on %s, want %s", d.id, h, want)
 		}
 	}
 	var show map[string]any
@@ -250,8 +269,12 @@ func TestMigrationAcrossFerryProcesses(t *testing.T) {
 	hubB, err := stB.GetHubByName(ctx, "hub-b")
 	must(t, err)
 	for _, d := range devs {
-		if x, err := stA.GetDeviceIdentity(ctx, hubA.ID, d.id); err != nil || x.Status != ferry.DeviceDisabled {
-			t.Errorf("%s at A: %+v, %v", d.id, x, err)
+		want := ferry.DeviceDisabled
+		if back[d.id] {
+			want = ferry.DeviceEnabled
+		}
+		if x, err := stA.GetDeviceIdentity(ctx, hubA.ID, d.id); err != nil || x.Status != want {
+			t.Errorf("%s at A: %+v, %v; want %s", d.id, x, err, want)
 		}
 		if x, err := stB.GetDeviceIdentity(ctx, hubB.ID, d.id); err != nil || x.Status != ferry.DeviceEnabled {
 			t.Errorf("%s at B: %+v, %v", d.id, x, err)
