@@ -119,7 +119,7 @@ func (o *Orchestrator) createRemote(ctx context.Context, m *ferry.Migration) err
 	}
 	svc, err := rt.Service(ctx)
 	if err != nil {
-		return ferry.WrapError(ferry.EINVALID, "The target Ferry: "+ferry.ErrorMessage(err), err)
+		return ferry.WrapError(ferry.EINVALID, ferry.ErrorMessage(err), err)
 	}
 	if len(svc.LinkedHubs) == 0 {
 		return ferry.Errorf(ferry.EINVALID, "The target provisioning service links no hub.")

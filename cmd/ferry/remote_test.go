@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -307,4 +308,163 @@ func TestMigrationAcrossFerryProcesses(t *testing.T) {
 				d.id, len(missing), sent[d.id], missing[:min(10, len(missing))])
 		}
 	}
+}
+
+// TestMigrateRemoteRefusals checks what create and preflight say about a
+// target Ferry that cannot serve the migration. One in-process server
+// plays both sides: the target is reached over HTTPS as a service
+// principal, exactly as another server would be.
+func TestMigrateRemoteRefusals(t *testing.T) {
+	ctx := context.Background()
+	ce := loginCLI(t)
+	m := ce.m
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	must(t, os.WriteFile(caFile, m.CA.CACertPEM(), 0o644))
+	ce.createResourceGroup(t, "fleet")
+	ce.ok(t, nil, "hub", "create", "-n", "hub-a", "-g", "fleet", "--host-name", "127.0.0.1")
+	ce.ok(t, nil, "hub", "create", "-n", "hub-b", "-g", "fleet", "--host-name", "127.0.0.2")
+	ce.ok(t, nil, "dps", "create", "-n", "dps-a", "-g", "fleet", "--link-hub", "hub-a")
+	var dpsB map[string]any
+	ce.ok(t, &dpsB, "dps", "create", "-n", "dps-b", "-g", "fleet", "--link-hub", "hub-b")
+	groupKey := ferry.NewKey(64)
+	ce.ok(t, nil, "dps", "enrollment-group", "create", "--dps-name", "dps-a", "--enrollment-id", "fleet", "--iot-hubs", "127.0.0.1", "--primary-key", groupKey)
+	hubA, err := m.Store.GetHubByName(ctx, "hub-a")
+	must(t, err)
+	svcB, err := m.Store.GetProvisioningServiceByName(ctx, "dps-b")
+	must(t, err)
+	// Two devices registered through dps-a's group; preflight looks at
+	// their identities, not at live sessions, for the enrollment checks.
+	now := time.Now().UTC()
+	for _, id := range []string{"d1", "d2"} {
+		must(t, m.Store.CreateDeviceIdentity(ctx, &ferry.DeviceIdentity{HubID: hubA.ID, DeviceID: id, Status: ferry.DeviceEnabled,
+			EnrollmentGroupID: "fleet", Auth: ferry.DeviceAuth{Type: ferry.AuthSAS, PrimaryKey: ferry.NewKey(32), SecondaryKey: ferry.NewKey(32)},
+			CreatedAt: now, StatusUpdatedAt: now}))
+	}
+
+	sp, secret, err := m.Identity.CreateServicePrincipal(ctx, "migrator")
+	must(t, err)
+	for _, role := range []string{"Reader", "IoT Hub Data Contributor", "Device Provisioning Service Data Contributor"} {
+		ce.ok(t, nil, "role", "assignment", "create", "--assignee", sp.ID, "--role", role, "-g", "fleet")
+	}
+	noRoles, noRolesSecret, err := m.Identity.CreateServicePrincipal(ctx, "no roles")
+	must(t, err)
+	readOnly, readOnlySecret, err := m.Identity.CreateServicePrincipal(ctx, "reader")
+	must(t, err)
+	ce.ok(t, nil, "role", "assignment", "create", "--assignee", readOnly.ID, "--role", "Reader", "-g", "fleet")
+
+	create := func(name, endpoint, clientID, secret string) (int, string, string) {
+		return ce.run(t, "migrate", "create", "-g", "fleet", "-n", name, "--source-hub", "hub-a", "--device-ids", "d1,d2",
+			"--target-dps", str(dpsB, "id"), "--target-ferry", endpoint, "--target-client-id", clientID,
+			"--target-client-secret", secret, "--target-ca", caFile)
+	}
+	closed := "https://127.0.0.1:" + freePort(t)
+	for _, c := range []struct {
+		name, endpoint, clientID, secret, want string
+	}{
+		{"Unreachable", closed, sp.Name, secret, "unreachable"},
+		{"WrongSecret", m.issuerURL(), sp.Name, "wrong", "refused to sign in"},
+		{"NoRoles", m.issuerURL(), noRoles.Name, noRolesSecret, "403"},
+		{"PlainHTTP", "http://127.0.0.1:1", sp.Name, secret, "https://"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, errs := create("bad", c.endpoint, c.clientID, c.secret)
+			if code != 1 || !strings.Contains(errs, c.want) || strings.Contains(errs, c.secret) && c.secret != "wrong" {
+				t.Errorf("exit %d: %s", code, errs)
+			}
+		})
+	}
+
+	type report struct {
+		OK                 bool
+		EnrollmentsCreated []string
+		Problems           []struct{ Check, DeviceID, Reason string }
+	}
+	preflight := func(t *testing.T, name string) report {
+		t.Helper()
+		var r report
+		ce.ok(t, &r, "migrate", "preflight", "-g", "fleet", "-n", name)
+		return r
+	}
+	// problems returns the distinct problems about the target: no
+	// device is connected or announces a model in this test.
+	problems := func(r report) []string {
+		var out []string
+		for _, p := range r.Problems {
+			if p.Check != "online" && p.Check != "model" && !slices.Contains(out, p.Check+": "+p.Reason) {
+				out = append(out, p.Check+": "+p.Reason)
+			}
+		}
+		return out
+	}
+
+	if code, _, errs := create("move", m.issuerURL(), sp.Name, secret); code != 0 {
+		t.Fatalf("create: exit %d: %s", code, errs)
+	}
+	t.Run("CreatesTheGroup", func(t *testing.T) {
+		r := preflight(t, "move")
+		if got := problems(r); len(got) != 0 || len(r.EnrollmentsCreated) != 1 {
+			t.Fatalf("preflight: %+v", r)
+		}
+		g, err := m.Store.GetEnrollmentGroup(ctx, svcB.ID, "fleet")
+		if err != nil || g.Attestation.PrimaryKey != groupKey || g.Status != ferry.EnrollmentEnabled {
+			t.Fatalf("target group: %+v, %v", g, err)
+		}
+		if r := preflight(t, "move"); len(problems(r)) != 0 || len(r.EnrollmentsCreated) != 0 {
+			t.Errorf("second preflight: %+v", r)
+		}
+	})
+	setGroup := func(t *testing.T, fn func(g *ferry.EnrollmentGroup)) {
+		t.Helper()
+		g, err := m.Store.GetEnrollmentGroup(ctx, svcB.ID, "fleet")
+		must(t, err)
+		fn(g)
+		must(t, m.Store.PutEnrollmentGroup(ctx, g, g.ETag))
+	}
+	for _, c := range []struct {
+		name string
+		set  func(g *ferry.EnrollmentGroup)
+		want string
+	}{
+		{"GroupDisabled", func(g *ferry.EnrollmentGroup) { g.Status = ferry.EnrollmentDisabled }, "enrollment: the target enrollment group fleet is disabled"},
+		{"OtherKeys", func(g *ferry.EnrollmentGroup) {
+			g.Status, g.Attestation.PrimaryKey, g.Attestation.SecondaryKey = ferry.EnrollmentEnabled, ferry.NewKey(64), ferry.NewKey(64)
+		}, "other keys than the source group"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			setGroup(t, c.set)
+			r := preflight(t, "move")
+			got := problems(r)
+			if r.OK || len(got) != 1 || !strings.Contains(got[0], c.want) {
+				t.Errorf("preflight: %q", got)
+			}
+		})
+	}
+	t.Run("Forbidden", func(t *testing.T) {
+		// Reader sees the service but may not read its enrollments.
+		if code, _, errs := create("read-only", m.issuerURL(), readOnly.Name, readOnlySecret); code != 0 {
+			t.Fatalf("create: exit %d: %s", code, errs)
+		}
+		got := problems(preflight(t, "read-only"))
+		if len(got) != 1 || !strings.Contains(got[0], "target Ferry") || !strings.Contains(got[0], "403") {
+			t.Errorf("preflight: %q", got)
+		}
+	})
+	t.Run("Unauthorized", func(t *testing.T) {
+		must(t, m.Identity.SetDisabled(ctx, sp.ID, true))
+		defer func() { must(t, m.Identity.SetDisabled(ctx, sp.ID, false)) }()
+		got := problems(preflight(t, "move"))
+		if len(got) != 1 || !strings.HasPrefix(got[0], "remote: ") || !strings.Contains(got[0], "sign in") {
+			t.Errorf("preflight: %q", got)
+		}
+	})
+	t.Run("SecretNeverShown", func(t *testing.T) {
+		out := ce.ok(t, nil, "migrate", "show", "-g", "fleet", "-n", "move")
+		if strings.Contains(out, secret) || !strings.Contains(out, sp.Name) {
+			t.Errorf("show: %s", out)
+		}
+		out = ce.ok(t, nil, "migrate", "list", "-g", "fleet")
+		if strings.Contains(out, secret) {
+			t.Errorf("list: %s", out)
+		}
+	})
 }
