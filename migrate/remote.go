@@ -59,7 +59,7 @@ type remoteRun struct {
 	// which on Ferry reaches the same MQTT listener as its provisioning
 	// service (the remote one devices dialled last knows nothing of it).
 	sourceHost string
-	ready  bool // owned by the loop: the target is known and its streams are opening
+	ready      bool // owned by the loop: the target is known and its streams are opening
 
 	mu        sync.Mutex
 	connected map[string]bool // hubID + "\x00" + deviceID
