@@ -34,9 +34,11 @@ type RemoteTarget interface {
 	// ferry.HubService.InvokeMethod.
 	InvokeMethod(ctx context.Context, hubHost, deviceID string, req ferry.MethodRequest) (ferry.MethodResponse, error)
 	// Follow streams the hub's device events (HubID set to RemoteHubID)
-	// to fn until ctx ends or the stream breaks; opened is called once
-	// the stream is established.
-	Follow(ctx context.Context, hubHost string, opened func(), fn func(ferry.Event)) error
+	// to fn until ctx ends or the stream breaks. resync is called once
+	// the stream is established and again whenever the remote says it
+	// dropped events: events before it may be missing, so the caller
+	// reconciles from the registry.
+	Follow(ctx context.Context, hubHost string, resync func(), fn func(ferry.Event)) error
 }
 
 // RemoteDialer returns the remote target of a migration: the provisioning
@@ -54,6 +56,7 @@ func remoteHost(hubID string) (string, bool) { return strings.CutPrefix(hubID, "
 // connection states they report.
 type remoteRun struct {
 	t      RemoteTarget
+	id     string // the migration's
 	cancel context.CancelFunc
 	// sourceHost is where devices fail back to: the source hub's host,
 	// which on Ferry reaches the same MQTT listener as its provisioning
@@ -154,7 +157,7 @@ func (o *Orchestrator) loadRemote(ctx context.Context, r *run) error {
 	}
 	r.target = &ferry.ProvisioningService{ID: r.m.Target.ProvisioningServiceID, Name: name, IDScope: r.m.Target.IDScope}
 	fctx, cancel := context.WithCancel(o.lctx)
-	r.remote = &remoteRun{t: rt, cancel: cancel, sourceHost: src.HostName, connected: map[string]bool{}}
+	r.remote = &remoteRun{t: rt, id: r.m.ID, cancel: cancel, sourceHost: src.HostName, connected: map[string]bool{}}
 	go o.followRemote(fctx, r)
 	return nil
 }
@@ -165,7 +168,7 @@ func (o *Orchestrator) loadRemote(ctx context.Context, r *run) error {
 // nothing that happened while no stream was open is missed.
 func (o *Orchestrator) followRemote(ctx context.Context, r *run) {
 	rr := r.remote
-	log := o.log.With("migration_id", r.m.ID)
+	log := o.log.With("migration_id", rr.id)
 	var svc *ferry.ProvisioningService
 	for backoff := time.Second; ; backoff = min(2*backoff, 30*time.Second) {
 		var err error
@@ -197,7 +200,7 @@ func (o *Orchestrator) followRemote(ctx context.Context, r *run) {
 
 func (o *Orchestrator) followHub(ctx context.Context, r *run, l ferry.LinkedHub) {
 	rr := r.remote
-	log := o.log.With("migration_id", r.m.ID, "hub", l.HostName)
+	log := o.log.With("migration_id", rr.id, "hub", l.HostName)
 	for backoff := time.Second; ctx.Err() == nil; {
 		opened := false
 		err := rr.t.Follow(ctx, l.HostName, func() {
@@ -257,14 +260,14 @@ func (o *Orchestrator) reconcileRemote(ctx context.Context, r *run) {
 		s := remoteState{deviceID: id}
 		reg, err := r.remote.t.GetRegistration(ctx, strings.ToLower(id))
 		if err != nil && !ferry.IsCode(err, ferry.ENOTFOUND) {
-			o.log.Warn("reconcile with the target Ferry", "migration_id", r.m.ID, "error", err)
+			o.log.Warn("reconcile with the target Ferry", "migration_id", r.remote.id, "error", err)
 			return // the stream breaks too, and the next one reconciles
 		}
 		s.reg = reg
 		for _, l := range hubs {
 			on, err := r.remote.t.Connected(ctx, l.HostName, id)
 			if err != nil {
-				o.log.Warn("reconcile with the target Ferry", "migration_id", r.m.ID, "error", err)
+				o.log.Warn("reconcile with the target Ferry", "migration_id", r.remote.id, "error", err)
 				return
 			}
 			r.remote.setConnected(l.HubID, id, on)
@@ -275,7 +278,7 @@ func (o *Orchestrator) reconcileRemote(ctx context.Context, r *run) {
 		states = append(states, s)
 	}
 	_ = o.onLoop(ctx, func(ctx context.Context) error {
-		if o.runs[r.m.ID] != r {
+		if o.runs[r.remote.id] != r {
 			return nil // reloaded meanwhile: its own follower reconciles
 		}
 		var ts []*ferry.MigrationTransition

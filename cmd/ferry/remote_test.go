@@ -265,6 +265,10 @@ func TestMigrationAcrossFerryProcesses(t *testing.T) {
 		if strings.Contains(string(logs), secret) {
 			t.Errorf("%s holds the target's client secret", f.Name())
 		}
+		// Under -race the servers are race-enabled too.
+		if strings.Contains(string(logs), "WARNING: DATA RACE") {
+			t.Errorf("%s reports a data race", f.Name())
+		}
 	}
 
 	hubB, err := stB.GetHubByName(ctx, "hub-b")

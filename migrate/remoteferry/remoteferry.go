@@ -403,9 +403,10 @@ func (t *Target) InvokeMethod(ctx context.Context, hubHost, deviceID string, req
 }
 
 // Follow streams the device events of the hub at hubHost to fn until ctx
-// ends or the stream breaks. opened is called once the stream is
-// established: every event after it reaches fn.
-func (t *Target) Follow(ctx context.Context, hubHost string, opened func(), fn func(ferry.Event)) error {
+// ends or the stream breaks. resync is called once the stream is
+// established (every event after it reaches fn, unless the remote drops
+// some) and again after each ": dropped N events" comment of the stream.
+func (t *Target) Follow(ctx context.Context, hubHost string, resync func(), fn func(ferry.Event)) error {
 	t.mu.Lock()
 	name := t.hubNames[strings.ToLower(hubHost)]
 	t.mu.Unlock()
@@ -431,7 +432,7 @@ func (t *Target) Follow(ctx context.Context, hubHost string, opened func(), fn f
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 		return statusErr(resp.StatusCode, data)
 	}
-	opened()
+	resync()
 	hubID := migrate.RemoteHubID(hubHost)
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -448,6 +449,8 @@ func (t *Target) Follow(ctx context.Context, hubHost string, opened func(), fn f
 			data = data[:0]
 		case bytes.HasPrefix(line, []byte("data:")):
 			data = append(data, bytes.TrimSpace(line[5:])...)
+		case bytes.HasPrefix(line, []byte(": dropped ")):
+			resync()
 		}
 	}
 	if err := sc.Err(); err != nil && ctx.Err() == nil {
