@@ -97,62 +97,9 @@ func TestMigrationAcrossFerryProcesses(t *testing.T) {
 	}
 	const n = 20
 	ctx := context.Background()
-	mqttPort := freePortOnBoth(t, "127.0.0.1", "127.0.0.2")
-	a := startFerryProcess(t, "127.0.0.1", mqttPort)
-	b := startFerryProcess(t, "127.0.0.2", mqttPort)
-	defer func() {
-		if t.Failed() {
-			t.Logf("server A log (tail):\n%s", a.logs())
-			t.Logf("server B log (tail):\n%s", b.logs())
-		}
-	}()
-
-	// A: the source hub, its provisioning service and enrollment group.
-	a.ce.ok(t, nil, "group", "create", "-n", "fleet")
-	a.ce.ok(t, nil, "hub", "create", "-n", "hub-a", "-g", "fleet", "--host-name", "127.0.0.1")
-	var dpsA map[string]any
-	a.ce.ok(t, &dpsA, "dps", "create", "-n", "dps-a", "-g", "fleet", "--link-hub", "hub-a")
-	groupKey := ferry.NewKey(64)
-	a.ce.ok(t, nil, "dps", "enrollment-group", "create", "--dps-name", "dps-a", "--enrollment-id", "fleet", "--iot-hubs", "127.0.0.1", "--primary-key", groupKey)
-	stA, err := store.Open(ctx, store.Config{URL: filepath.Join(a.data, "ferry.db")})
-	must(t, err)
-	defer stA.Close()
-	now := time.Now()
-	must(t, stA.PutDeviceTemplate(ctx, &ferry.DeviceTemplate{ID: migrateModel, DisplayName: "Mover",
-		Model:         json.RawMessage(`{"@id":"` + migrateModel + `","@type":"Interface","contents":[{"@type":"Component","name":"migration","schema":"dtmi:azureiot:DeviceMigration;1"}]}`),
-		HasDeviceMove: true, MigrationComponent: "migration", CreatedAt: now}))
-	hubA, err := stA.GetHubByName(ctx, "hub-a")
-	must(t, err)
-	must(t, stA.CreateHubDeviceGroup(ctx, &ferry.HubDeviceGroup{ID: ferry.NewUUID(), HubID: hubA.ID, Name: "movers",
-		Query: "$template = '" + migrateModel + "'", CreatedAt: now}))
-
-	// B: the target hub and provisioning service, no enrollment group
-	// yet, and a service principal with the roles a migration needs.
-	b.ce.ok(t, nil, "group", "create", "-n", "fleet")
-	b.ce.ok(t, nil, "hub", "create", "-n", "hub-b", "-g", "fleet", "--host-name", "127.0.0.2")
-	var dpsB map[string]any
-	b.ce.ok(t, &dpsB, "dps", "create", "-n", "dps-b", "-g", "fleet", "--link-hub", "hub-b")
-	stB, err := store.Open(ctx, store.Config{URL: filepath.Join(b.data, "ferry.db")})
-	must(t, err)
-	defer stB.Close()
-	ids, err := identity.New(identity.Config{Store: stB, Issuer: b.httpsURL})
-	must(t, err)
-	sp, secret, err := ids.CreateServicePrincipal(ctx, "migration from A")
-	must(t, err)
-	for _, role := range []string{"Reader", "IoT Hub Data Contributor", "Device Provisioning Service Data Contributor"} {
-		b.ce.ok(t, nil, "role", "assignment", "create", "--assignee", sp.ID, "--role", role, "-g", "fleet")
-	}
-
-	devs := startPoolDevices(t, caPool(t, a.caFile, b.caFile), "remote", mqttPort, str(dpsA, "properties.idScope"), groupKey, n)
-
-	create := func(name string, extra ...string) (int, string, string) {
-		args := append([]string{"migrate", "create", "-g", "fleet", "-n", name, "--source-hub", "hub-a", "--device-group", "movers",
-			"--target-dps", str(dpsB, "id"), "--target-ferry", b.httpsURL, "--target-client-id", sp.Name, "--target-ca", b.caFile,
-			"--provisioning-host", "127.0.0.2"}, extra...)
-		return a.ce.run(t, args...)
-	}
-	// Refusals: a wrong secret is B's 401, a missing one a usage error,
-	// and B's certificate is not trusted without its CA.
+	f := setupTwoFerries(t, n)
+	a, b, stA, stB, sp, secret, dpsB, groupKey, hubA, devs, create := f.a, f.b, f.stA, f.stB, f.sp, f.secret, f.dpsB, f.groupKey, f.hubA, f.devs, f.create
+	// Refusals: a wrong secret is B's 401, a missing one a usage error.
 	if code, _, errs := create("bad", "--target-client-secret", "wrong"); code != 1 || !strings.Contains(errs, "target Ferry") {
 		t.Errorf("create with a wrong secret: exit %d: %s", code, errs)
 	}
@@ -285,33 +232,7 @@ func TestMigrationAcrossFerryProcesses(t *testing.T) {
 			t.Errorf("%s at B: %+v, %v", d.id, x, err)
 		}
 	}
-	seen := map[string]map[int64]bool{}
-	for _, dir := range []string{a.data, b.data} {
-		recs, err := export.ReadAll(filepath.Join(dir, "export"))
-		must(t, err)
-		for _, r := range recs {
-			var body struct{ Seq *int64 }
-			if r.MessageSource != "telemetry" || json.Unmarshal(r.Telemetry, &body) != nil || body.Seq == nil {
-				continue
-			}
-			if seen[r.DeviceID] == nil {
-				seen[r.DeviceID] = map[int64]bool{}
-			}
-			seen[r.DeviceID][*body.Seq] = true
-		}
-	}
-	for _, d := range devs {
-		var missing []int64
-		for i := range sent[d.id] {
-			if !seen[d.id][i] {
-				missing = append(missing, i)
-			}
-		}
-		if len(missing) > 0 {
-			t.Errorf("%s: %d of %d acknowledged sequence numbers missing from A's and B's exports, first %v",
-				d.id, len(missing), sent[d.id], missing[:min(10, len(missing))])
-		}
-	}
+	checkExports(t, devs, sent, a.data, b.data)
 }
 
 // TestMigrateRemoteRefusals checks what create and preflight say about a
@@ -471,4 +392,167 @@ func TestMigrateRemoteRefusals(t *testing.T) {
 			t.Errorf("list: %s", out)
 		}
 	})
+}
+
+// twoFerries is a source Ferry A with hub-a, dps-a, its enrollment group
+// and a hub device group "movers", and a target Ferry B with hub-b, dps-b
+// and a service principal with the roles a migration needs there. Devices
+// run at A, trusting both CAs, and A's CLI has B's client secret in its
+// environment.
+type twoFerries struct {
+	a, b     *ferryProcess
+	stA, stB ferry.Store
+	sp       *ferry.Principal
+	secret   string
+	dpsB     map[string]any
+	groupKey string
+	hubA     *ferry.Hub
+	devs     []*cliDevice
+	create   func(name string, extra ...string) (int, string, string)
+}
+
+func setupTwoFerries(t *testing.T, n int) *twoFerries {
+	t.Helper()
+	ctx := context.Background()
+	mqttPort := freePortOnBoth(t, "127.0.0.1", "127.0.0.2")
+	a := startFerryProcess(t, "127.0.0.1", mqttPort)
+	b := startFerryProcess(t, "127.0.0.2", mqttPort)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server A log (tail):\n%s", a.logs())
+			t.Logf("server B log (tail):\n%s", b.logs())
+		}
+	})
+
+	// A: the source hub, its provisioning service and enrollment group.
+	a.ce.ok(t, nil, "group", "create", "-n", "fleet")
+	a.ce.ok(t, nil, "hub", "create", "-n", "hub-a", "-g", "fleet", "--host-name", "127.0.0.1")
+	var dpsA map[string]any
+	a.ce.ok(t, &dpsA, "dps", "create", "-n", "dps-a", "-g", "fleet", "--link-hub", "hub-a")
+	groupKey := ferry.NewKey(64)
+	a.ce.ok(t, nil, "dps", "enrollment-group", "create", "--dps-name", "dps-a", "--enrollment-id", "fleet", "--iot-hubs", "127.0.0.1", "--primary-key", groupKey)
+	stA, err := store.Open(ctx, store.Config{URL: filepath.Join(a.data, "ferry.db")})
+	must(t, err)
+	t.Cleanup(func() { stA.Close() })
+	now := time.Now()
+	must(t, stA.PutDeviceTemplate(ctx, &ferry.DeviceTemplate{ID: migrateModel, DisplayName: "Mover",
+		Model:         json.RawMessage(`{"@id":"` + migrateModel + `","@type":"Interface","contents":[{"@type":"Component","name":"migration","schema":"dtmi:azureiot:DeviceMigration;1"}]}`),
+		HasDeviceMove: true, MigrationComponent: "migration", CreatedAt: now}))
+	hubA, err := stA.GetHubByName(ctx, "hub-a")
+	must(t, err)
+	must(t, stA.CreateHubDeviceGroup(ctx, &ferry.HubDeviceGroup{ID: ferry.NewUUID(), HubID: hubA.ID, Name: "movers",
+		Query: "$template = '" + migrateModel + "'", CreatedAt: now}))
+
+	// B: the target hub and provisioning service, no enrollment group
+	// yet, and a service principal with the roles a migration needs.
+	b.ce.ok(t, nil, "group", "create", "-n", "fleet")
+	b.ce.ok(t, nil, "hub", "create", "-n", "hub-b", "-g", "fleet", "--host-name", "127.0.0.2")
+	var dpsB map[string]any
+	b.ce.ok(t, &dpsB, "dps", "create", "-n", "dps-b", "-g", "fleet", "--link-hub", "hub-b")
+	stB, err := store.Open(ctx, store.Config{URL: filepath.Join(b.data, "ferry.db")})
+	must(t, err)
+	t.Cleanup(func() { stB.Close() })
+	ids, err := identity.New(identity.Config{Store: stB, Issuer: b.httpsURL})
+	must(t, err)
+	sp, secret, err := ids.CreateServicePrincipal(ctx, "migration from A")
+	must(t, err)
+	for _, role := range []string{"Reader", "IoT Hub Data Contributor", "Device Provisioning Service Data Contributor"} {
+		b.ce.ok(t, nil, "role", "assignment", "create", "--assignee", sp.ID, "--role", role, "-g", "fleet")
+	}
+
+	devs := startPoolDevices(t, caPool(t, a.caFile, b.caFile), "remote", mqttPort, str(dpsA, "properties.idScope"), groupKey, n)
+
+	create := func(name string, extra ...string) (int, string, string) {
+		args := append([]string{"migrate", "create", "-g", "fleet", "-n", name, "--source-hub", "hub-a", "--device-group", "movers",
+			"--target-dps", str(dpsB, "id"), "--target-ferry", b.httpsURL, "--target-client-id", sp.Name, "--target-ca", b.caFile,
+			"--provisioning-host", "127.0.0.2"}, extra...)
+		return a.ce.run(t, args...)
+	}
+	return &twoFerries{a: a, b: b, stA: stA, stB: stB, sp: sp, secret: secret, dpsB: dpsB, groupKey: groupKey, hubA: hubA, devs: devs, create: create}
+}
+
+// TestMigrationAcrossFerryProcessesFailsBack starts a migration to B although
+// preflight says B's enrollment group is disabled: B refuses the devices,
+// which stay at A; the first wave crosses its error threshold and is
+// failed back, the second never starts, and the migration fails with every
+// device verified at A, enabled there, and no telemetry lost.
+func TestMigrationAcrossFerryProcessesFailsBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two server processes")
+	}
+	const n = 10
+	f := setupTwoFerries(t, n)
+	f.b.ce.ok(t, nil, "dps", "enrollment-group", "create", "--dps-name", "dps-b", "--enrollment-id", "fleet", "--iot-hubs", "127.0.0.2",
+		"--primary-key", f.groupKey, "--provisioning-status", "disabled")
+	f.a.ce.getenv = envFrom(map[string]string{"FERRY_CONFIG_DIR": f.a.ce.getenv("FERRY_CONFIG_DIR"), "FERRY_PASSWORD": "correct horse battery",
+		"FERRY_TARGET_CLIENT_SECRET": f.secret})
+	if code, _, errs := f.create("refused", "--waves", "50,50", "--device-timeout", "15s", "--error-threshold", "20", "--on-error", "failback"); code != 0 {
+		t.Fatalf("migrate create: exit %d: %s", code, errs)
+	}
+	var pre struct {
+		OK       bool
+		Problems []struct{ Check, Reason string }
+	}
+	f.a.ce.ok(t, &pre, "migrate", "preflight", "-g", "fleet", "-n", "refused")
+	if pre.OK || len(pre.Problems) != n || !strings.Contains(pre.Problems[0].Reason, "fleet is disabled") {
+		t.Fatalf("preflight: %+v", pre)
+	}
+	f.a.ce.ok(t, nil, "migrate", "start", "-g", "fleet", "-n", "refused")
+	var st migrationStatus
+	waitWithin(t, 90*time.Second, "the migration to end", func() bool {
+		f.a.ce.ok(t, &st, "migrate", "status", "-g", "fleet", "-n", "refused")
+		return st.State != "Running" && st.State != "Created"
+	})
+	if st.State != "Failed" || len(st.Waves) != 2 || st.Waves[0].State != "failed-back" || st.Waves[0].Counts["failed-back"] != n/2 ||
+		st.Waves[1].State != "pending" {
+		t.Fatalf("migration: %+v", st)
+	}
+	sent := stopCrashDevices(t, f.devs)
+	for _, d := range f.devs {
+		if h := d.c.Hub(); !strings.HasPrefix(h, "127.0.0.1") {
+			t.Errorf("%s is on %s", d.id, h)
+		}
+	}
+	f.a.kill(t, syscall.SIGTERM)
+	f.b.kill(t, syscall.SIGTERM)
+	ctx := context.Background()
+	for _, d := range f.devs {
+		if x, err := f.stA.GetDeviceIdentity(ctx, f.hubA.ID, d.id); err != nil || x.Status != ferry.DeviceEnabled {
+			t.Errorf("%s at A: %+v, %v", d.id, x, err)
+		}
+	}
+	checkExports(t, f.devs, sent, f.a.data, f.b.data)
+}
+
+// checkExports fails for every acknowledged sequence number of a device
+// that none of the servers' export files holds.
+func checkExports(t *testing.T, devs []*cliDevice, sent map[string]int64, dataDirs ...string) {
+	t.Helper()
+	seen := map[string]map[int64]bool{}
+	for _, dir := range dataDirs {
+		recs, err := export.ReadAll(filepath.Join(dir, "export"))
+		must(t, err)
+		for _, r := range recs {
+			var body struct{ Seq *int64 }
+			if r.MessageSource != "telemetry" || json.Unmarshal(r.Telemetry, &body) != nil || body.Seq == nil {
+				continue
+			}
+			if seen[r.DeviceID] == nil {
+				seen[r.DeviceID] = map[int64]bool{}
+			}
+			seen[r.DeviceID][*body.Seq] = true
+		}
+	}
+	for _, d := range devs {
+		var missing []int64
+		for i := range sent[d.id] {
+			if !seen[d.id][i] {
+				missing = append(missing, i)
+			}
+		}
+		if len(missing) > 0 {
+			t.Errorf("%s: %d of %d acknowledged sequence numbers missing from the exports, first %v",
+				d.id, len(missing), sent[d.id], missing[:min(10, len(missing))])
+		}
+	}
 }
