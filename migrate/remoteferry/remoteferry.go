@@ -235,16 +235,23 @@ func (t *Target) Service(ctx context.Context) (*ferry.ProvisioningService, error
 	if err := t.do(ctx, "", http.MethodGet, t.serviceID+"?api-version="+apiDPS, nil, &dps); err != nil {
 		return nil, fmt.Errorf("read the target provisioning service: %w", err)
 	}
-	var hubs struct {
-		Value []armResource `json:"value"`
-	}
-	hubsPath := "/subscriptions/" + url.PathEscape(rid.SubscriptionID) + "/providers/Microsoft.Devices/IotHubs?api-version=" + apiHubs
-	if err := t.do(ctx, "", http.MethodGet, hubsPath, nil, &hubs); err != nil {
-		return nil, fmt.Errorf("list the target's hubs: %w", err)
-	}
 	names := map[string]string{}
-	for _, h := range hubs.Value {
-		names[strings.ToLower(h.Properties.HostName)] = h.Name
+	next := "/subscriptions/" + url.PathEscape(rid.SubscriptionID) + "/providers/Microsoft.Devices/IotHubs?api-version=" + apiHubs
+	for next != "" {
+		var page struct {
+			Value    []armResource `json:"value"`
+			NextLink string        `json:"nextLink"`
+		}
+		if err := t.do(ctx, "", http.MethodGet, next, nil, &page); err != nil {
+			return nil, fmt.Errorf("list the target's hubs: %w", err)
+		}
+		for _, h := range page.Value {
+			names[strings.ToLower(h.Properties.HostName)] = h.Name
+		}
+		next = ""
+		if u, err := url.Parse(page.NextLink); err == nil && page.NextLink != "" {
+			next = u.RequestURI()
+		}
 	}
 	svc := &ferry.ProvisioningService{ID: dps.ID, Name: dps.Name, IDScope: dps.Properties.IDScope,
 		HostName: dps.Properties.DeviceProvisioningHostName, SubscriptionID: rid.SubscriptionID, ResourceGroup: rid.ResourceGroup}
