@@ -67,7 +67,7 @@ func Dial(_ context.Context, rf *ferry.RemoteFerry, serviceID string) (migrate.R
 		return nil, ferry.Errorf(ferry.EINVALID, "The target Ferry's CA certificate is not usable: %v.", err)
 	}
 	c.UserAgent = "ferry-migrate"
-	c.HTTPClient.Timeout = 30 * time.Second
+	c.HTTPClient.Timeout = 90 * time.Second // a direct method may take 30 s and more
 	stream := *c.HTTPClient
 	stream.Timeout = 0
 	return &Target{rf: *rf, serviceID: serviceID, c: c, stream: &stream, hubNames: map[string]string{}}, nil
