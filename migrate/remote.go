@@ -330,6 +330,16 @@ func (o *Orchestrator) onLoop(ctx context.Context, fn func(ctx context.Context) 
 	}
 }
 
+// targetRegistration returns a device's registration at a local target.
+// For a remote one it returns ENOTFOUND: the remote follower reconciles
+// registrations once its streams are open, off the loop.
+func (o *Orchestrator) targetRegistration(ctx context.Context, r *run, deviceID string) (*ferry.RegistrationRecord, error) {
+	if r.remote != nil {
+		return nil, ferry.Errorf(ferry.ENOTFOUND, "Registrations at a remote target are reconciled by its follower.")
+	}
+	return o.cfg.Store.GetRegistration(ctx, r.target.ID, strings.ToLower(deviceID))
+}
+
 // connected reports whether a device holds a session at a hub, local or
 // remote.
 func (o *Orchestrator) connected(r *run, hubID, deviceID string) bool {

@@ -258,9 +258,7 @@ func (o *Orchestrator) derive(ctx context.Context, r *run) error {
 		}
 		commandedAt := d.rec.Deadline.Add(-r.m.DeviceTimeout)
 		to, reason := d.rec.State, ""
-		if r.remote != nil {
-			// The remote follower reconciles once its streams are open.
-		} else if reg, err := o.cfg.Store.GetRegistration(ctx, r.target.ID, strings.ToLower(d.rec.DeviceID)); err == nil {
+		if reg, err := o.targetRegistration(ctx, r, d.rec.DeviceID); err == nil {
 			if reg.Status == ferry.RegistrationAssigned && !reg.UpdatedAt.Before(commandedAt) && stage(to) < stage(ferry.DeviceProvisioned) {
 				to, reason = ferry.DeviceProvisioned, "registered at the target (found after a restart)"
 			}
