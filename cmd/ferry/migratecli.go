@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -75,6 +76,7 @@ func migrateCreate(e *env, format *string) *cobra.Command {
 		waveSize, errorThreshold, successThreshold, wcnt int
 		timeout                                          time.Duration
 		rate                                             float64
+		remote                                           remoteFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -108,6 +110,11 @@ func migrateCreate(e *env, format *string) *cobra.Command {
 			}
 			if provHost != "" {
 				props["provisioningHost"] = provHost
+			}
+			if tf, err := remote.wire(e); err != nil {
+				return err
+			} else if tf != nil {
+				props["targetFerry"] = tf
 			}
 			plan, err := wavePlanFlags(cmd, waves, waveSize, wcnt)
 			if err != nil {
@@ -159,6 +166,7 @@ func migrateCreate(e *env, format *string) *cobra.Command {
 	fl.StringVar(&onError, "on-error", "pause", "what a wave over its error threshold does: pause or failback")
 	fl.DurationVar(&timeout, "device-timeout", 5*time.Minute, "how long a device may take from its command to its first telemetry at the target")
 	fl.Float64Var(&rate, "command-rate", 0, "DeviceMove commands per second (0: unlimited)")
+	remote.add(cmd)
 	return cmd
 }
 
@@ -172,6 +180,53 @@ func countSet(set ...bool) int {
 		}
 	}
 	return n
+}
+
+// remoteFlags name a target provisioning service on another Ferry.
+type remoteFlags struct {
+	url, tenant, clientID, secret, caFile string
+}
+
+func (r *remoteFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&r.url, "target-ferry", "", "the API URL of another Ferry that holds the target provisioning service "+
+		"(then --target-dps is its resource ID there)")
+	fl.StringVar(&r.tenant, "target-tenant-id", "", "the tenant ID of the target Ferry")
+	fl.StringVar(&r.clientID, "target-client-id", "", "the client ID of a service principal on the target Ferry")
+	fl.StringVar(&r.secret, "target-client-secret", "", "its client secret (default: $FERRY_TARGET_CLIENT_SECRET)")
+	fl.StringVar(&r.caFile, "target-ca", "", "a PEM file with the CA certificate the target Ferry's API presents")
+}
+
+// wire returns the targetFerry property, or nil without --target-ferry.
+func (r *remoteFlags) wire(e *env) (map[string]any, error) {
+	if r.url == "" {
+		if r.clientID != "" || r.secret != "" || r.caFile != "" || r.tenant != "" {
+			return nil, usagef("the --target-* flags need --target-ferry")
+		}
+		return nil, nil
+	}
+	secret := r.secret
+	if secret == "" {
+		secret = e.getenv("FERRY_TARGET_CLIENT_SECRET")
+	}
+	switch {
+	case r.clientID == "":
+		return nil, usagef("--target-ferry needs --target-client-id")
+	case secret == "":
+		return nil, usagef("--target-ferry needs --target-client-secret or $FERRY_TARGET_CLIENT_SECRET")
+	}
+	tf := map[string]any{"apiEndpoint": r.url, "clientId": r.clientID, "clientSecret": secret}
+	if r.tenant != "" {
+		tf["tenantId"] = r.tenant
+	}
+	if r.caFile != "" {
+		pem, err := os.ReadFile(r.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("read --target-ca: %w", err)
+		}
+		tf["caCertificate"] = string(pem)
+	}
+	return tf, nil
 }
 
 // wavePlanFlags reads --waves, --wave-size and --wave-count; nil is one

@@ -2,9 +2,11 @@ package migration
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -91,6 +93,7 @@ type MigrationProperties struct {
 	SourceHub                 string                             `json:"sourceHub"`
 	Selection                 selectionModel                     `json:"selection"`
 	TargetProvisioningService string                             `json:"targetProvisioningService"`
+	TargetFerry               *TargetFerry                       `json:"targetFerry,omitempty"`
 	IDScope                   string                             `json:"idScope,omitempty"`
 	ProvisioningHost          string                             `json:"provisioningHost,omitempty"`
 	Waves                     *wavesModel                        `json:"waves,omitempty"`
@@ -107,6 +110,44 @@ type MigrationProperties struct {
 	CreatedAt                 *time.Time                         `json:"createdAt,omitempty"`
 	StartedAt                 *time.Time                         `json:"startedAt,omitempty"`
 	CompletedAt               *time.Time                         `json:"completedAt,omitempty"`
+}
+
+// TargetFerry is another Ferry deployment that holds the target
+// provisioning service (then given by its resource ID there), and the
+// service principal to act as there. The client secret is write-only: it
+// is kept to resume the migration, never returned.
+type TargetFerry struct {
+	APIEndpoint   string `json:"apiEndpoint"`
+	TenantID      string `json:"tenantId,omitempty"`
+	ClientID      string `json:"clientId"`
+	ClientSecret  string `json:"clientSecret,omitempty"`
+	CACertificate string `json:"caCertificate,omitempty"` // PEM
+}
+
+// remoteFromWire validates a targetFerry.
+func remoteFromWire(t *TargetFerry, serviceID string) (*ferry.RemoteFerry, error) {
+	u, err := url.Parse(t.APIEndpoint)
+	switch {
+	case t.APIEndpoint == "":
+		return nil, arm.Required("properties.targetFerry.apiEndpoint")
+	case err != nil || u.Scheme != "https" || u.Host == "":
+		return nil, arm.InvalidContent("properties.targetFerry.apiEndpoint", "The target Ferry's API endpoint must be an https:// URL.")
+	case t.ClientID == "":
+		return nil, arm.Required("properties.targetFerry.clientId")
+	case t.ClientSecret == "":
+		return nil, arm.Required("properties.targetFerry.clientSecret")
+	case !strings.HasPrefix(serviceID, "/"):
+		return nil, arm.InvalidContent("properties.targetProvisioningService",
+			"With targetFerry, the target provisioning service is its resource ID on the target Ferry.")
+	}
+	rf := &ferry.RemoteFerry{APIEndpoint: strings.TrimRight(t.APIEndpoint, "/"), TenantID: t.TenantID, ClientID: t.ClientID, ClientSecret: t.ClientSecret}
+	if t.CACertificate != "" {
+		if !x509.NewCertPool().AppendCertsFromPEM([]byte(t.CACertificate)) {
+			return nil, arm.InvalidContent("properties.targetFerry.caCertificate", "The CA certificate must be PEM.")
+		}
+		rf.CACertPEM = []byte(t.CACertificate)
+	}
+	return rf, nil
 }
 
 // migrationID returns the ARM ID the request path gives the migration.
@@ -138,7 +179,10 @@ func (a *api) toResource(r *http.Request, m *ferry.Migration) (arm.Resource[Migr
 	} else {
 		p.SourceHub = m.SourceHubID
 	}
-	if s, err := a.store.GetProvisioningService(ctx, m.Target.ProvisioningServiceID); err == nil {
+	if rf := m.Target.Remote; rf != nil {
+		p.TargetProvisioningService = m.Target.ProvisioningServiceID
+		p.TargetFerry = &TargetFerry{APIEndpoint: rf.APIEndpoint, TenantID: rf.TenantID, ClientID: rf.ClientID, CACertificate: string(rf.CACertPEM)}
+	} else if s, err := a.store.GetProvisioningService(ctx, m.Target.ProvisioningServiceID); err == nil {
 		p.TargetProvisioningService = serviceRef(s)
 	} else {
 		p.TargetProvisioningService = m.Target.ProvisioningServiceID
@@ -341,18 +385,28 @@ func (a *api) fromWire(r *http.Request, p *MigrationProperties) (*ferry.Migratio
 	if p.TargetProvisioningService == "" {
 		return nil, arm.Required("properties.targetProvisioningService")
 	}
-	svc, err := a.store.GetProvisioningServiceByName(ctx, refName(p.TargetProvisioningService))
-	if ferry.IsCode(err, ferry.ENOTFOUND) {
-		return nil, arm.Errorf(ferry.ENOTFOUND, arm.CodeResourceNotFound, "The target provisioning service '%s' was not found.",
-			truncate(p.TargetProvisioningService, 200)).WithTarget("properties.targetProvisioningService")
+	if p.TargetFerry != nil {
+		// The target Ferry authorizes its own resources: the service
+		// principal's roles there are what the migration may do there.
+		rf, err := remoteFromWire(p.TargetFerry, p.TargetProvisioningService)
+		if err != nil {
+			return nil, err
+		}
+		m.Target = ferry.MigrationTarget{ProvisioningServiceID: p.TargetProvisioningService, IDScope: p.IDScope, ProvisioningHost: p.ProvisioningHost, Remote: rf}
+	} else {
+		svc, err := a.store.GetProvisioningServiceByName(ctx, refName(p.TargetProvisioningService))
+		if ferry.IsCode(err, ferry.ENOTFOUND) {
+			return nil, arm.Errorf(ferry.ENOTFOUND, arm.CodeResourceNotFound, "The target provisioning service '%s' was not found.",
+				truncate(p.TargetProvisioningService, 200)).WithTarget("properties.targetProvisioningService")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := a.srv.Authorize(ctx, rbac.Action("IotDpsResource_CreateOrUpdate"), scopeOf(svc.ResourceID())); err != nil {
+			return nil, err
+		}
+		m.Target = ferry.MigrationTarget{ProvisioningServiceID: svc.ID, IDScope: p.IDScope, ProvisioningHost: p.ProvisioningHost}
 	}
-	if err != nil {
-		return nil, err
-	}
-	if err := a.srv.Authorize(ctx, rbac.Action("IotDpsResource_CreateOrUpdate"), scopeOf(svc.ResourceID())); err != nil {
-		return nil, err
-	}
-	m.Target = ferry.MigrationTarget{ProvisioningServiceID: svc.ID, IDScope: p.IDScope, ProvisioningHost: p.ProvisioningHost}
 	set := 0
 	for _, b := range []bool{p.Selection.DeviceGroup != "", len(p.Selection.DeviceIDs) > 0, p.Selection.CatalogDeviceGroup != ""} {
 		if b {

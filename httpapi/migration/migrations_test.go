@@ -187,6 +187,13 @@ func TestMigrationsResource(t *testing.T) {
 				"targetProvisioningService": "dps-b", "selection": map[string]any{"deviceGroup": "all"}, "thresholds": map[string]any{"onError": "panic"}}}, http.StatusBadRequest, "InvalidRequestContent"},
 			{"TwoPlans", owner, http.MethodPut, migrationPath("m2"), map[string]any{"properties": map[string]any{"sourceHub": "hub-a",
 				"targetProvisioningService": "dps-b", "selection": map[string]any{"deviceGroup": "all"}, "waves": map[string]any{"count": 2, "size": 1}}}, http.StatusBadRequest, "InvalidRequestContent"},
+			{"RemotePlainHTTP", owner, http.MethodPut, migrationPath("m2"), remoteBody(map[string]any{"apiEndpoint": "http://b:8443"}), http.StatusBadRequest, "InvalidRequestContent"},
+			{"RemoteNoSecret", owner, http.MethodPut, migrationPath("m2"), remoteBody(map[string]any{"clientSecret": ""}), http.StatusBadRequest, "InvalidRequestContent"},
+			{"RemoteNoClient", owner, http.MethodPut, migrationPath("m2"), remoteBody(map[string]any{"clientId": ""}), http.StatusBadRequest, "InvalidRequestContent"},
+			{"RemoteBadCA", owner, http.MethodPut, migrationPath("m2"), remoteBody(map[string]any{"caCertificate": "not PEM"}), http.StatusBadRequest, "InvalidRequestContent"},
+			{"RemoteServiceByName", owner, http.MethodPut, migrationPath("m2"), remoteBody(map[string]any{"targetProvisioningService": "dps-b"}), http.StatusBadRequest, "InvalidRequestContent"},
+			// This server is not wired to reach other Ferry deployments.
+			{"RemoteNotWired", owner, http.MethodPut, migrationPath("m2"), remoteBody(nil), http.StatusBadRequest, "InvalidRequestContent"},
 			{"BadName", owner, http.MethodPut, migrationPath("-bad"), map[string]any{"properties": map[string]any{}}, http.StatusBadRequest, "InvalidResourceName"},
 			{"ReaderCreates", reader, http.MethodPut, migrationPath("m2"), body, http.StatusForbidden, "AuthorizationFailed"},
 			{"MigratorWithoutHubRights", migrator, http.MethodPut, migrationPath("m2"), body, http.StatusForbidden, "AuthorizationFailed"},
@@ -371,4 +378,21 @@ func TestMigrationFromCatalogDeviceGroup(t *testing.T) {
 			t.Errorf("hubs-only caller with device IDs: %d %s", r.status, r.raw)
 		}
 	})
+}
+
+// remoteBody is a migration to a provisioning service on another Ferry,
+// with the targetFerry members (or targetProvisioningService) in change
+// replaced.
+func remoteBody(change map[string]any) map[string]any {
+	tf := map[string]any{"apiEndpoint": "https://ferry-b.example:8443", "clientId": "c1", "clientSecret": "s3cret"}
+	props := map[string]any{"sourceHub": "hub-a", "selection": map[string]any{"deviceGroup": "all"}, "targetFerry": tf,
+		"targetProvisioningService": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Devices/provisioningServices/dps-x"}
+	for k, v := range change {
+		if k == "targetProvisioningService" {
+			props[k] = v
+			continue
+		}
+		tf[k] = v
+	}
+	return map[string]any{"properties": props}
 }
