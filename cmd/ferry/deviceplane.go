@@ -46,6 +46,7 @@ func (m *Main) startDevicePlane(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("provisioning: %w", err)
 	}
+	m.closers = append(m.closers, dp.prov.Close)
 	dp.gw, err = mqttgw.New(mqttgw.Config{Hubs: dp.hubs, Provisioning: dp.prov, Logger: log})
 	if err != nil {
 		return fmt.Errorf("mqtt gateway: %w", err)
