@@ -61,7 +61,3 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 )
-
-// third_party/mochi-server is mochi-mqtt v2.7.9 with its write goroutine
-// started on the first queued packet (see its FERRY.md).
-replace github.com/mochi-mqtt/server/v2 => ./third_party/mochi-server
