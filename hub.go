@@ -197,6 +197,7 @@ type ConnectionUpdate struct {
 	State          ConnectionState // "" to leave the state alone
 	At             time.Time
 	LastActivityAt time.Time // zero to leave it alone
+	ModelID        string    // the model the device announced on connect; "" to leave it alone
 }
 
 // DeviceIdentityStore keeps device identities.

@@ -87,7 +87,7 @@ type RemoteFerry struct {
 // MigrationTarget is where devices go: a provisioning service (local, or on
 // a remote Ferry), its ID scope, and the provisioning host devices dial.
 type MigrationTarget struct {
-	ProvisioningServiceID string // local service; "" when Remote is set
+	ProvisioningServiceID string // local service ID, or its ARM resource ID on Remote when set
 	IDScope               string
 	ProvisioningHost      string // sent in the DeviceMove payload when set
 	EnrollmentGroupID     string // the target group (created by preflight if missing)

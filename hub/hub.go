@@ -192,6 +192,18 @@ func (s *Service) note(hubID, deviceID string, state ferry.ConnectionState, acti
 	s.noteLocked(hubID, deviceID, state, activity)
 }
 
+// noteModel queues the model a device announced in its CONNECT username
+// (model-id), so that queries by $template and a migration's preflight
+// see it, as IoT Hub keeps it on the twin.
+func (s *Service) noteModel(hubID, deviceID, modelID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noteLocked(hubID, deviceID, "", time.Time{})
+	u := s.updates[hubID][deviceID]
+	u.ModelID = modelID
+	s.updates[hubID][deviceID] = u
+}
+
 func (s *Service) noteLocked(hubID, deviceID string, state ferry.ConnectionState, activity time.Time) {
 	m := s.updates[hubID]
 	if m == nil {
@@ -313,12 +325,14 @@ func (s *Service) ConnectDevice(ctx context.Context, req *mqttgw.ConnectRequest)
 	if err != nil {
 		return nil, err
 	}
-	modelID := u.ModelID
+	modelID, announced := u.ModelID, ""
 	if modelID == "" {
 		modelID = id.ModelID
+	} else if modelID != id.ModelID {
+		announced = modelID
 	}
 	ss := &session{s: s, hub: s.shareHub(hub), deviceID: u.DeviceID, generation: id.GenerationID, auth: id.Auth,
-		modelID: modelID, conn: req.Conn, will: req.Will}
+		modelID: modelID, announced: announced, conn: req.Conn, will: req.Will}
 	if !expiry.IsZero() {
 		conn := req.Conn
 		ss.expiry = time.AfterFunc(expiry.Sub(now), func() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +70,37 @@ func TestTelemetry(t *testing.T) {
 		eventually(t, "connected and disconnected events", func() bool {
 			return len(e.eventsOf(ferry.TypeConnected)) == 1 && len(e.eventsOf(ferry.TypeDisconnected)) == 1
 		})
+	})
+}
+
+// TestModelIDFromUsername keeps the model a device announces with the
+// model-id username field on its identity, where queries by $template
+// (hub device groups) and a migration's preflight look for it.
+func TestModelIDFromUsername(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		e := newEnv(t, s)
+		key := e.device("d1")
+		const model = "dtmi:ferry:thermostat;2"
+		c, code := e.dial("d1", clientOpts{password: e.token("d1", key, time.Hour),
+			username: e.hub.HostName + "/d1/?api-version=2021-04-12&model-id=" + url.QueryEscape(model)})
+		if code != 0 {
+			t.Fatalf("CONNACK %d", code)
+		}
+		eventually(t, "announced model on the identity", func() bool {
+			d, err := s.GetDeviceIdentity(context.Background(), e.hub.ID, "d1")
+			return err == nil && d.ModelID == model && d.ConnectionState == ferry.Connected
+		})
+		c.Disconnect(100)
+		// A later connection that announces nothing keeps it.
+		e.connect("d1", key).Disconnect(100)
+		eventually(t, "disconnected", func() bool {
+			d, err := s.GetDeviceIdentity(context.Background(), e.hub.ID, "d1")
+			return err == nil && d.ConnectionState == ferry.Disconnected
+		})
+		d, err := s.GetDeviceIdentity(context.Background(), e.hub.ID, "d1")
+		if err != nil || d.ModelID != model {
+			t.Errorf("model after a plain reconnect = %q, %v", d.ModelID, err)
+		}
 	})
 }
 

@@ -25,8 +25,9 @@ type methodResult struct {
 type session struct {
 	s        *Service
 	hub      *ferry.Hub // shared; never modified
-	deviceID string
-	modelID  string
+	deviceID  string
+	modelID   string
+	announced string // a model-id from the username that the identity does not have yet
 	conn     mqttgw.Conn
 	will     *mqttgw.Message
 	expiry   *time.Timer
@@ -62,6 +63,9 @@ func (ss *session) Established() {
 		old.conn.Close(ferry.Errorf(ferry.ECONFLICT, "connection forcefully closed on new connection"))
 	}
 	s.note(ss.hub.ID, ss.deviceID, ferry.Connected, s.now().UTC())
+	if ss.announced != "" {
+		s.noteModel(ss.hub.ID, ss.deviceID, ss.announced)
+	}
 	s.lifecycle(ss.hub, ss.deviceID, ss.modelID, ferry.SourceDeviceConnectivity, ferry.TypeConnected, nil)
 }
 

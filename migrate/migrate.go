@@ -42,6 +42,9 @@ type Config struct {
 	// RetryInterval is how long a failback command waits before it is sent
 	// again to a device that has not come back; 0: 5 s.
 	RetryInterval time.Duration
+	// Remote reaches target provisioning services on other Ferry
+	// deployments; nil refuses migrations with a remote target.
+	Remote RemoteDialer
 }
 
 // Orchestrator runs migrations. Create and Preflight work at any time;
@@ -59,6 +62,7 @@ type Orchestrator struct {
 	results chan result
 	sem     chan struct{}
 	cancel  context.CancelFunc
+	lctx    context.Context // the loop's: remote followers live in it
 	unsub   func()
 	done    chan struct{}
 	calls   sync.WaitGroup
@@ -118,7 +122,7 @@ func (o *Orchestrator) Start(ctx context.Context) error {
 	o.sem = make(chan struct{}, o.cfg.Concurrency)
 	o.ops = make(chan op)
 	o.done = make(chan struct{})
-	o.cancel = cancel
+	o.cancel, o.lctx = cancel, lctx
 	o.unsub = o.cfg.Bus.Subscribe("migrate", func(ev ferry.Event) {
 		if !o.relevant(ev) {
 			return
@@ -224,28 +228,15 @@ func (o *Orchestrator) Create(ctx context.Context, m *ferry.Migration) (*ferry.M
 	default:
 		return nil, ferry.Errorf(ferry.EINVALID, "onError must be pause or failback.")
 	}
-	if m.Target.Remote != nil {
-		return nil, ferry.Errorf(ferry.EINVALID, "Migrations to another Ferry deployment are not supported yet.")
-	}
 	if _, err := o.cfg.Store.GetHub(ctx, m.SourceHubID); err != nil {
 		return nil, fmt.Errorf("migrate: source hub: %w", err)
 	}
-	svc, err := o.cfg.Store.GetProvisioningService(ctx, m.Target.ProvisioningServiceID)
-	if err != nil {
-		return nil, fmt.Errorf("migrate: target provisioning service: %w", err)
-	}
-	for _, l := range svc.LinkedHubs {
-		if l.HubID == m.SourceHubID {
-			return nil, ferry.Errorf(ferry.EINVALID, "The target provisioning service links the source hub; devices would not move.")
+	if m.Target.Remote != nil {
+		if err := o.createRemote(ctx, m); err != nil {
+			return nil, fmt.Errorf("migrate: target Ferry: %w", err)
 		}
-	}
-	if len(svc.LinkedHubs) == 0 {
-		return nil, ferry.Errorf(ferry.EINVALID, "The target provisioning service links no hub.")
-	}
-	if m.Target.IDScope == "" {
-		m.Target.IDScope = svc.IDScope
-	} else if !strings.EqualFold(m.Target.IDScope, svc.IDScope) {
-		return nil, ferry.Errorf(ferry.EINVALID, "The target ID scope is not the target provisioning service's.")
+	} else if err := o.checkLocalTarget(ctx, m); err != nil {
+		return nil, err
 	}
 	ids, err := o.selectDevices(ctx, m)
 	if err != nil {
@@ -284,6 +275,29 @@ func (o *Orchestrator) Create(ctx context.Context, m *ferry.Migration) (*ferry.M
 		return nil, fmt.Errorf("migrate: create: %w", err)
 	}
 	return o.cfg.Store.GetMigration(ctx, m.ID)
+}
+
+// checkLocalTarget checks a target provisioning service on this server and
+// fills in its ID scope.
+func (o *Orchestrator) checkLocalTarget(ctx context.Context, m *ferry.Migration) error {
+	svc, err := o.cfg.Store.GetProvisioningService(ctx, m.Target.ProvisioningServiceID)
+	if err != nil {
+		return fmt.Errorf("migrate: target provisioning service: %w", err)
+	}
+	for _, l := range svc.LinkedHubs {
+		if l.HubID == m.SourceHubID {
+			return ferry.Errorf(ferry.EINVALID, "The target provisioning service links the source hub; devices would not move.")
+		}
+	}
+	if len(svc.LinkedHubs) == 0 {
+		return ferry.Errorf(ferry.EINVALID, "The target provisioning service links no hub.")
+	}
+	if m.Target.IDScope == "" {
+		m.Target.IDScope = svc.IDScope
+	} else if !strings.EqualFold(m.Target.IDScope, svc.IDScope) {
+		return ferry.Errorf(ferry.EINVALID, "The target ID scope is not the target provisioning service's.")
+	}
+	return nil
 }
 
 // selectDevices returns the sorted device IDs a migration names.
@@ -336,10 +350,49 @@ func (o *Orchestrator) selectDevices(ctx context.Context, m *ferry.Migration) ([
 		slices.Sort(ids)
 		return ids, nil
 	case ferry.SelectCatalogDeviceGroup:
-		return nil, ferry.Errorf(ferry.EINVALID, "Selecting a catalog device group is not supported yet.")
+		return o.catalogGroupDevices(ctx, m)
 	default:
 		return nil, ferry.Errorf(ferry.EINVALID, "Unknown selection kind %q.", m.Selection.Kind)
 	}
+}
+
+// catalogGroupDevices returns the identities at the source hub of the
+// devices claimed into a catalog device group. A Sphere device's hub
+// identity is its chip ID in lower case (as the Azure Sphere OS registers
+// it); the claimed form, in upper case, is tried as well. Devices of the
+// group with no identity at the source hub are not on that hub, so they
+// are not part of the selection.
+func (o *Orchestrator) catalogGroupDevices(ctx context.Context, m *ferry.Migration) ([]string, error) {
+	st := o.cfg.Store
+	if _, err := st.GetDeviceGroup(ctx, m.Selection.CatalogDeviceGroupID); err != nil {
+		return nil, fmt.Errorf("migrate: catalog device group: %w", err)
+	}
+	var ids []string
+	f := ferry.DeviceFilter{DeviceGroupID: m.Selection.CatalogDeviceGroupID}
+	for {
+		p, err := st.ListDevices(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("migrate: list catalog devices: %w", err)
+		}
+		for _, d := range p.Items {
+			for _, id := range []string{strings.ToLower(d.ID), d.ID} {
+				_, err := st.GetDeviceIdentity(ctx, m.SourceHubID, id)
+				if err == nil {
+					ids = append(ids, id)
+					break
+				}
+				if !ferry.IsCode(err, ferry.ENOTFOUND) {
+					return nil, fmt.Errorf("migrate: device %q: %w", id, err)
+				}
+			}
+		}
+		if p.Next == "" {
+			break
+		}
+		f.After = p.Next
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // waveSizes splits n devices by a plan: counts (the last wave takes the

@@ -30,6 +30,98 @@ func (f *fleet) addIdentities(n int, model string) []string {
 	return ids
 }
 
+// sphereDeviceID returns a 128-character chip ID, as Azure Sphere devices
+// have, in upper case as the catalog keeps it.
+func sphereDeviceID(n int) string {
+	return fmt.Sprintf("%0128X", n+0xABC000)
+}
+
+// addCatalogGroup claims the devices whose hub identities are ids, and two
+// devices with no identity at hub A, into a catalog device group, and
+// returns the group.
+func (f *fleet) addCatalogGroup(ids []string) *ferry.DeviceGroup {
+	f.t.Helper()
+	ctx := context.Background()
+	s := f.store
+	cat := &ferry.Catalog{TenantID: ferry.NewUUID(), SubscriptionID: ferry.NewUUID(), ResourceGroup: "rg", Name: "fleet",
+		Location: "global", State: ferry.ProvisioningSucceeded}
+	must(f.t, s.CreateCatalog(ctx, cat))
+	prod := &ferry.Product{ID: ferry.NewUUID(), CatalogID: cat.TenantID, Name: "Sensor"}
+	must(f.t, s.CreateProduct(ctx, prod))
+	g := &ferry.DeviceGroup{ID: ferry.NewUUID(), CatalogID: cat.TenantID, ProductID: prod.ID, Name: "Production",
+		OSFeedType: ferry.OSFeedRetail, UpdatePolicy: ferry.UpdateAll, RegionalDataBoundary: ferry.BoundaryNone}
+	must(f.t, s.CreateDeviceGroup(ctx, g))
+	claim := func(id string) {
+		must(f.t, s.CreateDevice(ctx, &ferry.Device{ID: id, CatalogID: cat.TenantID, ProductID: prod.ID, DeviceGroupID: g.ID, ClaimedAt: time.Now()}))
+	}
+	for _, id := range ids {
+		claim(id)
+	}
+	claim(sphereDeviceID(900)) // claimed, but on no hub
+	claim(sphereDeviceID(901))
+	return g
+}
+
+// addSphereIdentities creates n offline identities at hub A named, as the
+// Azure Sphere OS names them, by the lower-case chip ID.
+func (f *fleet) addSphereIdentities(n int) []string {
+	f.t.Helper()
+	ctx := context.Background()
+	var ids []string
+	for i := range n {
+		id := strings.ToLower(sphereDeviceID(i))
+		must(f.t, f.store.CreateDeviceIdentity(ctx, &ferry.DeviceIdentity{HubID: f.hubA.ID, DeviceID: id, GenerationID: ferry.NewUUID(),
+			Status: ferry.DeviceEnabled, Auth: ferry.DeviceAuth{Type: ferry.AuthSAS, PrimaryKey: ferry.NewKey(32), SecondaryKey: ferry.NewKey(32)},
+			ConnectionState: ferry.Disconnected, ModelID: modelID, EnrollmentGroupID: groupID, CreatedAt: time.Now()}))
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func TestCreateFromCatalogDeviceGroup(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		ctx := context.Background()
+		f := newFleet(t, s)
+		f.addIdentities(3, modelID) // on the hub, not in the catalog group
+		sphere := f.addSphereIdentities(4)
+		group := f.addCatalogGroup(sphere[:3])
+		o, err := migrate.New(migrate.Config{Store: s, Hubs: f.hubs, Bus: f.bus})
+		must(t, err)
+
+		p := f.plan("catalog")
+		p.Selection = ferry.MigrationSelection{Kind: ferry.SelectCatalogDeviceGroup, CatalogDeviceGroupID: group.ID}
+		m, err := o.Create(ctx, p)
+		must(t, err)
+		var got []string
+		for _, d := range devicesIn(t, s, m.ID) {
+			got = append(got, d.DeviceID)
+		}
+		if diff := cmp.Diff(sphere[:3], got); diff != "" {
+			t.Errorf("selected devices (-want +got):\n%s", diff)
+		}
+
+		t.Run("ErrUnknownGroup", func(t *testing.T) {
+			p := f.plan("catalog-unknown")
+			p.Selection = ferry.MigrationSelection{Kind: ferry.SelectCatalogDeviceGroup, CatalogDeviceGroupID: ferry.NewUUID()}
+			if _, err := o.Create(ctx, p); ferry.ErrorCode(err) != ferry.ENOTFOUND {
+				t.Fatalf("err = %v, want ENOTFOUND", err)
+			}
+		})
+		t.Run("ErrNoDeviceOnSourceHub", func(t *testing.T) {
+			elsewhere := &ferry.DeviceGroup{ID: ferry.NewUUID(), CatalogID: group.CatalogID, ProductID: group.ProductID, Name: "Field Test",
+				OSFeedType: ferry.OSFeedRetail, UpdatePolicy: ferry.UpdateAll, RegionalDataBoundary: ferry.BoundaryNone}
+			must(t, s.CreateDeviceGroup(ctx, elsewhere))
+			must(t, s.CreateDevice(ctx, &ferry.Device{ID: sphereDeviceID(902), CatalogID: group.CatalogID, ProductID: group.ProductID,
+				DeviceGroupID: elsewhere.ID, ClaimedAt: time.Now()}))
+			p := f.plan("catalog-elsewhere")
+			p.Selection = ferry.MigrationSelection{Kind: ferry.SelectCatalogDeviceGroup, CatalogDeviceGroupID: elsewhere.ID}
+			if _, err := o.Create(ctx, p); ferry.ErrorCode(err) != ferry.EINVALID {
+				t.Fatalf("err = %v, want EINVALID", err)
+			}
+		})
+	})
+}
+
 func TestCreate(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
 		ctx := context.Background()

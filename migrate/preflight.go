@@ -22,6 +22,7 @@ const (
 	CheckModel      = "model"
 	CheckEnrollment = "enrollment"
 	CheckCapacity   = "capacity"
+	CheckRemote     = "remote" // the target Ferry: reachable, credentials accepted
 )
 
 // Problem is one thing that would fail, and why.
@@ -60,20 +61,33 @@ func (o *Orchestrator) Preflight(ctx context.Context, id string, opt PreflightOp
 	if err != nil {
 		return nil, fmt.Errorf("migrate: preflight: %w", err)
 	}
-	target, err := st.GetProvisioningService(ctx, m.Target.ProvisioningServiceID)
-	if err != nil {
-		return nil, fmt.Errorf("migrate: preflight: target: %w", err)
-	}
 	rep := &PreflightReport{Devices: len(recs)}
 	add := func(check, dev, format string, args ...any) {
 		rep.Problems = append(rep.Problems, Problem{Check: check, DeviceID: dev, Reason: fmt.Sprintf(format, args...)})
 	}
-	for _, l := range target.LinkedHubs {
-		if _, err := st.GetHub(ctx, l.HubID); err != nil {
-			add(CheckCapacity, "", "the target's linked hub %s does not exist", l.HostName)
+	var target *ferry.ProvisioningService
+	var tgroups targetGroups = localGroups{st}
+	if m.Target.Remote != nil {
+		rt, err := o.dialRemote(ctx, m)
+		if err == nil {
+			target, err = rt.Service(ctx)
+		}
+		if err != nil {
+			add(CheckRemote, "", "the target Ferry at %s: %s", m.Target.Remote.APIEndpoint, ferry.ErrorMessage(err))
+			target = nil
+		}
+		tgroups = remoteGroups{rt}
+	} else {
+		if target, err = st.GetProvisioningService(ctx, m.Target.ProvisioningServiceID); err != nil {
+			return nil, fmt.Errorf("migrate: preflight: target: %w", err)
+		}
+		for _, l := range target.LinkedHubs {
+			if _, err := st.GetHub(ctx, l.HubID); err != nil {
+				add(CheckCapacity, "", "the target's linked hub %s does not exist", l.HostName)
+			}
 		}
 	}
-	if len(target.LinkedHubs) == 0 {
+	if target != nil && len(target.LinkedHubs) == 0 {
 		add(CheckCapacity, "", "the target provisioning service links no hub")
 	}
 	source, err := o.sourceService(ctx, m, recs)
@@ -84,7 +98,7 @@ func (o *Orchestrator) Preflight(ctx context.Context, id string, opt PreflightOp
 		add(CheckEnrollment, "", "no provisioning service links the source hub, so devices could not fail back")
 	}
 	templates := map[string]*ferry.DeviceTemplate{}
-	groups := map[string]string{} // source group ID → problem ("" when fine)
+	checked := map[string]string{} // source group ID → problem ("" when fine)
 	for _, rec := range recs {
 		ident, err := st.GetDeviceIdentity(ctx, m.SourceHubID, rec.DeviceID)
 		if ferry.IsCode(err, ferry.ENOTFOUND) {
@@ -108,14 +122,18 @@ func (o *Orchestrator) Preflight(ctx context.Context, id string, opt PreflightOp
 			add(CheckEnrollment, rec.DeviceID, "was not provisioned by an enrollment group; only group-attested devices can move")
 			continue
 		}
-		reason, seen := groups[ident.EnrollmentGroupID]
-		if !seen && source != nil {
-			created, r, err := o.targetGroup(ctx, m, source, target, ident.EnrollmentGroupID)
+		reason, seen := checked[ident.EnrollmentGroupID]
+		if !seen && source != nil && target != nil {
+			created, r, err := o.targetGroup(ctx, m, source, target, tgroups, ident.EnrollmentGroupID)
+			if err != nil && m.Target.Remote != nil {
+				// The remote's answer is the problem: unreachable, 401/403.
+				r, err = "the target Ferry: "+ferry.ErrorMessage(err), nil
+			}
 			if err != nil {
 				return nil, fmt.Errorf("migrate: preflight: %w", err)
 			}
 			reason = r
-			groups[ident.EnrollmentGroupID] = r
+			checked[ident.EnrollmentGroupID] = r
 			if r == "" {
 				rep.EnrollmentGroups = append(rep.EnrollmentGroups, targetGroupID(m, ident.EnrollmentGroupID))
 				if created {
@@ -184,7 +202,7 @@ func targetGroupID(m *ferry.Migration, sourceGroup string) string {
 // targetGroup makes sure the target has an enabled enrollment group with
 // the source group's keys, creating it when missing. It returns a problem
 // when there is one.
-func (o *Orchestrator) targetGroup(ctx context.Context, m *ferry.Migration, source, target *ferry.ProvisioningService, groupID string) (created bool, problem string, err error) {
+func (o *Orchestrator) targetGroup(ctx context.Context, m *ferry.Migration, source, target *ferry.ProvisioningService, tg targetGroups, groupID string) (created bool, problem string, err error) {
 	st := o.cfg.Store
 	src, err := st.GetEnrollmentGroup(ctx, source.ID, groupID)
 	if ferry.IsCode(err, ferry.ENOTFOUND) {
@@ -197,13 +215,13 @@ func (o *Orchestrator) targetGroup(ctx context.Context, m *ferry.Migration, sour
 		return false, fmt.Sprintf("its enrollment group %s is not symmetric-key; create the target group by hand", groupID), nil
 	}
 	tid := targetGroupID(m, groupID)
-	dst, err := st.GetEnrollmentGroup(ctx, target.ID, tid)
+	dst, err := tg.getGroup(ctx, target.ID, tid)
 	if ferry.IsCode(err, ferry.ENOTFOUND) {
 		now := o.now().UTC()
 		g := &ferry.EnrollmentGroup{ServiceID: target.ID, ID: tid, Attestation: src.Attestation,
 			ReprovisionPolicy: ferry.ReprovisionPolicy{UpdateHubAssignment: true, MigrateDeviceData: true},
 			Status:            ferry.EnrollmentEnabled, InitialTwin: src.InitialTwin, IoTEdge: src.IoTEdge, CreatedAt: now, UpdatedAt: now}
-		if err := st.PutEnrollmentGroup(ctx, g, ""); err != nil {
+		if err := tg.createGroup(ctx, g); err != nil {
 			return false, "", fmt.Errorf("create target enrollment group: %w", err)
 		}
 		o.log.Info("created target enrollment group", "migration_id", m.ID, "group", tid)
@@ -220,4 +238,32 @@ func (o *Orchestrator) targetGroup(ctx context.Context, m *ferry.Migration, sour
 		return false, fmt.Sprintf("the target enrollment group %s has other keys than the source group, so device keys would not attest", tid), nil
 	}
 	return false, "", nil
+}
+
+// targetGroups reads and creates enrollment groups at the target.
+type targetGroups interface {
+	getGroup(ctx context.Context, serviceID, id string) (*ferry.EnrollmentGroup, error)
+	createGroup(ctx context.Context, g *ferry.EnrollmentGroup) error
+}
+
+// localGroups are a target's groups on this server.
+type localGroups struct{ st ferry.Store }
+
+func (l localGroups) getGroup(ctx context.Context, serviceID, id string) (*ferry.EnrollmentGroup, error) {
+	return l.st.GetEnrollmentGroup(ctx, serviceID, id)
+}
+
+func (l localGroups) createGroup(ctx context.Context, g *ferry.EnrollmentGroup) error {
+	return l.st.PutEnrollmentGroup(ctx, g, "")
+}
+
+// remoteGroups are a target's groups on another Ferry.
+type remoteGroups struct{ t RemoteTarget }
+
+func (r remoteGroups) getGroup(ctx context.Context, _, id string) (*ferry.EnrollmentGroup, error) {
+	return r.t.GetEnrollmentGroup(ctx, id)
+}
+
+func (r remoteGroups) createGroup(ctx context.Context, g *ferry.EnrollmentGroup) error {
+	return r.t.CreateEnrollmentGroup(ctx, g)
 }

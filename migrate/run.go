@@ -26,6 +26,7 @@ type run struct {
 	filled     time.Time
 	methodsMu  sync.Mutex        // methods is filled by command goroutines
 	methods    map[string]string // model ID → DeviceMove method name
+	remote     *remoteRun        // set when the target is on another Ferry
 }
 
 // dev is one device of a run. rec mirrors the store after every write.
@@ -145,7 +146,11 @@ func (o *Orchestrator) load(ctx context.Context, id string, resume bool) error {
 	if err != nil {
 		return err
 	}
-	if r.target, err = st.GetProvisioningService(ctx, m.Target.ProvisioningServiceID); err != nil {
+	if m.Target.Remote != nil {
+		if err := o.loadRemote(ctx, r); err != nil {
+			return err
+		}
+	} else if r.target, err = st.GetProvisioningService(ctx, m.Target.ProvisioningServiceID); err != nil {
 		return fmt.Errorf("target provisioning service: %w", err)
 	}
 	for _, l := range r.target.LinkedHubs {
@@ -181,6 +186,9 @@ func (o *Orchestrator) unload(id string) {
 		return
 	}
 	delete(o.runs, id)
+	if r.remote != nil {
+		r.remote.cancel()
+	}
 	for devID, d := range r.devs {
 		o.watch(devID, d.rec.State, "")
 		rs := slices.DeleteFunc(o.byDevice[devID], func(x *run) bool { return x == r })
@@ -253,7 +261,7 @@ func (o *Orchestrator) derive(ctx context.Context, r *run) error {
 		}
 		commandedAt := d.rec.Deadline.Add(-r.m.DeviceTimeout)
 		to, reason := d.rec.State, ""
-		if reg, err := o.cfg.Store.GetRegistration(ctx, r.target.ID, strings.ToLower(d.rec.DeviceID)); err == nil {
+		if reg, err := o.targetRegistration(ctx, r, d.rec.DeviceID); err == nil {
 			if reg.Status == ferry.RegistrationAssigned && !reg.UpdatedAt.Before(commandedAt) && stage(to) < stage(ferry.DeviceProvisioned) {
 				to, reason = ferry.DeviceProvisioned, "registered at the target (found after a restart)"
 			}
@@ -261,7 +269,7 @@ func (o *Orchestrator) derive(ctx context.Context, r *run) error {
 			return err
 		}
 		for h := range r.targetHubs {
-			if o.cfg.Hubs.Connected(h, d.rec.DeviceID) && stage(to) < stage(ferry.DeviceConnected) {
+			if o.connected(r, h, d.rec.DeviceID) && stage(to) < stage(ferry.DeviceConnected) {
 				to, reason = ferry.DeviceConnected, "connected at the target (found after a restart)"
 			}
 		}
@@ -554,7 +562,7 @@ func (o *Orchestrator) step(ctx context.Context, r *run) error {
 	}
 
 	var cmds []*dev
-	if m.State == ferry.MigrationRunning {
+	if m.State == ferry.MigrationRunning && (r.remote == nil || r.remote.ready) {
 		if cmds, err = o.dispatch(ctx, r, now); err != nil {
 			return err
 		}
@@ -636,6 +644,9 @@ func (o *Orchestrator) command(ctx context.Context, r *run, d *dev, failback boo
 		if r.m.Target.ProvisioningHost != "" {
 			payload["provisioningHost"] = r.source.HostName
 		}
+		if r.remote != nil {
+			payload["provisioningHost"] = r.remote.sourceHost
+		}
 		hub = hubID[0]
 	}
 	method := r.m.MethodName
@@ -661,7 +672,7 @@ func (o *Orchestrator) command(ctx context.Context, r *run, d *dev, failback boo
 			x.method = o.methodName(ctx, r, source, x.deviceID)
 			req.MethodName = x.method
 		}
-		x.resp, x.err = o.cfg.Hubs.InvokeMethod(ctx, hub, x.deviceID, req)
+		x.resp, x.err = o.invoke(ctx, r, hub, x.deviceID, req)
 		<-o.sem
 		select {
 		case o.results <- x:
@@ -742,7 +753,7 @@ func (o *Orchestrator) failback(ctx context.Context, r *run, d *dev, now time.Ti
 	}
 	hub := ""
 	for h := range r.targetHubs {
-		if o.cfg.Hubs.Connected(h, id) {
+		if o.connected(r, h, id) {
 			hub = h
 		}
 	}

@@ -2,8 +2,9 @@
 // Service over MQTT: it authenticates registrations (symmetric keys, with
 // group-derived keys for enrollment groups, or X.509 certificates),
 // allocates a linked hub, creates or updates the device identity there and
-// answers with DPS's 202 assigning / 200 assigned flow, byte for byte as
-// the Azure IoT device SDKs expect.
+// answers with DPS's 200 assigned (at once when the assignment is quick) or
+// 202 assigning / poll / 200 assigned flow, byte for byte as the Azure IoT
+// device SDKs expect.
 package provisioning
 
 import (
@@ -35,6 +36,12 @@ type Config struct {
 	RetryAfter time.Duration
 	// OperationTTL is how long a finished operation can be polled (default 10 min).
 	OperationTTL time.Duration
+	// AssignWait is how long a register request waits for its assignment
+	// before it answers 202 assigning and leaves the device to poll
+	// (default 2 s). Within it the device gets 200 assigned at once, which
+	// the SDKs accept and which saves them the retry-after wait. A negative
+	// value always answers 202, as Ferry did before.
+	AssignWait time.Duration
 }
 
 // Service is the device side of every provisioning service in the process.
@@ -43,8 +50,10 @@ type Service struct {
 	log *slog.Logger
 	now func() time.Time
 
-	mu  sync.Mutex
-	ops map[string]*operation // operation ID -> outcome
+	mu    sync.Mutex
+	ops   map[string]*operation // operation ID -> outcome, for operations answered 202
+	swept time.Time             // when expired operations were last dropped
+	wg    sync.WaitGroup        // assignments in flight
 }
 
 var (
@@ -69,7 +78,16 @@ func New(cfg Config) (*Service, error) {
 	if cfg.OperationTTL <= 0 {
 		cfg.OperationTTL = 10 * time.Minute
 	}
+	if cfg.AssignWait == 0 {
+		cfg.AssignWait = 2 * time.Second
+	}
 	return &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now, ops: map[string]*operation{}}, nil
+}
+
+// Close waits for the assignments still in flight (those answered 202).
+func (s *Service) Close() error {
+	s.wg.Wait()
+	return nil
 }
 
 // NewIDScope returns a fresh ID scope in DPS's shape: "0ne" and eight
@@ -153,7 +171,8 @@ func (s *Service) ConnectRegistration(ctx context.Context, req *mqttgw.ConnectRe
 	if err != nil {
 		return nil, err
 	}
-	return &session{s: s, svc: svc, regID: u.RegistrationID, en: en, conn: req.Conn, key: "d\x00" + ferry.NewUUID()}, nil
+	return &session{s: s, svc: svc, regID: u.RegistrationID, en: en, conn: req.Conn, key: "d\x00" + ferry.NewUUID(),
+		opPfx: "4." + strings.ReplaceAll(svc.ID, "-", "")[:16] + "."}, nil
 }
 
 // attestSAS finds the enrollment whose key (or derived key) signed the token.

@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferry-iot/ferry"
@@ -15,13 +16,25 @@ import (
 	"github.com/ferry-iot/ferry/sas"
 )
 
-// operation is the outcome of a registration, kept for polling.
+// operation is one register request. It is kept for polling once it was
+// answered 202 assigning.
 type operation struct {
 	id      string
 	regID   string // lower case
-	body    []byte // the 200 answer
 	expires time.Time
+	done    chan struct{} // closed once res is set
+	res     result
 }
+
+// result is the outcome of a registration.
+type result struct {
+	status int    // 200, or the HTTP status of a failure
+	answer []byte // the answer to the register request: 200 assigned or an error body
+	polled []byte // the answer to a poll: assigned, or status failed or disabled
+}
+
+// assignTimeout bounds one assignment's store work.
+const assignTimeout = 30 * time.Second
 
 // session is one DPS connection.
 type session struct {
@@ -31,6 +44,11 @@ type session struct {
 	en    *enrollment
 	conn  mqttgw.Conn
 	key   string
+	opPfx string // "4.{16 hex digits of the service ID}.", read without mu
+
+	// mu serializes the assignments of this connection: one answered 202
+	// may still run when the device sends another register request.
+	mu sync.Mutex
 }
 
 func (ss *session) Key() string                 { return ss.key }
@@ -60,9 +78,41 @@ func (ss *session) reply(status int, rid string, extra string, body []byte) erro
 }
 
 func (ss *session) fail(rid string, code int, msg string) error {
+	return ss.reply(code/1000, rid, "", ss.errorBody(code, msg))
+}
+
+// errorBody is DPS's error answer; the code's first three digits are the
+// HTTP status.
+func (ss *session) errorBody(code int, msg string) []byte {
 	b, _ := json.Marshal(map[string]any{"errorCode": code, "trackingId": ferry.NewUUID(), "message": msg,
 		"timestampUtc": ss.s.now().UTC().Format(time.RFC3339Nano)})
-	return ss.reply(code/1000, rid, "", b)
+	return b
+}
+
+// failed is the result of a registration that ended without a hub: the
+// register request gets the error body, a poll gets the operation with
+// status failed (or disabled) and the error in its registrationState, as
+// DPS answers.
+func (ss *session) failed(opID string, status ferry.RegistrationStatus, code int, msg string) result {
+	now := ss.s.now().UTC().Format(time.RFC3339Nano)
+	polled, _ := json.Marshal(map[string]any{"operationId": opID, "status": string(status), "registrationState": map[string]any{
+		"registrationId": ss.regID, "status": string(status), "errorCode": code, "errorMessage": msg,
+		"createdDateTimeUtc": now, "lastUpdatedDateTimeUtc": now}})
+	return result{status: code / 1000, answer: ss.errorBody(code, msg), polled: polled}
+}
+
+// retryAfter is the retry-after property of a 202 answer.
+func (ss *session) retryAfter() string {
+	secs := int(ss.s.cfg.RetryAfter / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	return "&retry-after=" + strconv.Itoa(secs)
+}
+
+func assigning(opID string) []byte {
+	b, _ := json.Marshal(map[string]any{"operationId": opID, "status": "assigning"})
+	return b
 }
 
 // Publish handles register and poll requests.
@@ -85,16 +135,30 @@ func (ss *session) poll(rid, opID string) error {
 	now := s.now()
 	s.mu.Lock()
 	op := s.ops[opID]
+	s.sweepLocked(now)
+	s.mu.Unlock()
+	if op == nil || op.regID != strings.ToLower(ss.regID) || now.After(op.expires) {
+		return ss.fail(rid, codeOperationNotFound, "Operation not found.")
+	}
+	select {
+	case <-op.done:
+		return ss.reply(200, rid, "", op.res.polled)
+	default:
+		return ss.reply(202, rid, ss.retryAfter(), assigning(op.id))
+	}
+}
+
+// sweepLocked drops expired operations, at most once a minute. s.mu is held.
+func (s *Service) sweepLocked(now time.Time) {
+	if now.Sub(s.swept) < time.Minute {
+		return
+	}
+	s.swept = now
 	for id, o := range s.ops {
 		if now.After(o.expires) {
 			delete(s.ops, id)
 		}
 	}
-	s.mu.Unlock()
-	if op == nil || op.regID != strings.ToLower(ss.regID) || now.After(op.expires) {
-		return ss.fail(rid, codeOperationNotFound, "Operation not found.")
-	}
-	return ss.reply(200, rid, "", op.body)
 }
 
 type registerBody struct {
@@ -120,42 +184,68 @@ func (ss *session) register(ctx context.Context, rid string, body []byte) error 
 	} else {
 		rb.Payload = nil
 	}
+	s := ss.s
+	op := &operation{id: ss.opPfx + ferry.NewUUID(),
+		regID: strings.ToLower(ss.regID), done: make(chan struct{})}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), assignTimeout)
+		defer cancel()
+		op.res = ss.run(actx, op.id, rb.Payload)
+		close(op.done)
+	}()
+	if w := s.cfg.AssignWait; w > 0 {
+		t := time.NewTimer(w)
+		select {
+		case <-op.done:
+			t.Stop()
+			return ss.reply(op.res.status, rid, "", op.res.answer)
+		case <-t.C:
+		}
+	}
+	// Slow (or AssignWait < 0): the device polls until the assignment ends.
+	now := s.now()
+	s.mu.Lock()
+	op.expires = now.Add(s.cfg.OperationTTL)
+	s.ops[op.id] = op
+	s.sweepLocked(now)
+	s.mu.Unlock()
+	return ss.reply(202, rid, ss.retryAfter(), assigning(op.id))
+}
+
+// run reloads the enrollment and assigns the device, storing the
+// registration record either way.
+func (ss *session) run(ctx context.Context, opID string, payload json.RawMessage) result {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
 	if err := ss.reload(ctx); err != nil {
 		if ferry.IsCode(err, ferry.ENOTFOUND) {
-			ss.record(ctx, ferry.RegistrationFailed, "", "", codeUnauthorized, "The enrollment no longer exists.", rb.Payload)
-			return ss.fail(rid, codeUnauthorized, "The enrollment no longer exists.")
+			ss.record(ctx, ferry.RegistrationFailed, "", "", codeUnauthorized, "The enrollment no longer exists.", payload)
+			return ss.failed(opID, ferry.RegistrationFailed, codeUnauthorized, "The enrollment no longer exists.")
 		}
 		ss.s.log.Warn("provisioning: reload enrollment", "service", ss.svc.ID, "registration", ss.regID, "error", err)
-		return ss.fail(rid, codeInternal, "An internal error occurred.")
+		return ss.failed(opID, ferry.RegistrationFailed, codeInternal, "An internal error occurred.")
 	}
 	if ss.en.status() == ferry.EnrollmentDisabled {
-		ss.record(ctx, ferry.RegistrationDisabled, "", "", codeUnauthorized, "The enrollment is disabled.", rb.Payload)
-		return ss.fail(rid, codeUnauthorized, "The enrollment is disabled.")
+		ss.record(ctx, ferry.RegistrationDisabled, "", "", codeUnauthorized, "The enrollment is disabled.", payload)
+		return ss.failed(opID, ferry.RegistrationDisabled, codeUnauthorized, "The enrollment is disabled.")
 	}
-	state, err := ss.assign(ctx, rb.Payload)
+	state, err := ss.assign(ctx, payload)
 	if err != nil {
 		if ferry.IsCode(err, ferry.EINVALID) || ferry.IsCode(err, ferry.ENOTFOUND) {
-			ss.record(ctx, ferry.RegistrationFailed, "", "", codeNoHub, ferry.ErrorMessage(err), rb.Payload)
-			return ss.fail(rid, codeNoHub, ferry.ErrorMessage(err))
+			ss.record(ctx, ferry.RegistrationFailed, "", "", codeNoHub, ferry.ErrorMessage(err), payload)
+			return ss.failed(opID, ferry.RegistrationFailed, codeNoHub, ferry.ErrorMessage(err))
 		}
 		ss.s.log.Warn("provisioning: assign", "service", ss.svc.ID, "registration", ss.regID, "error", err)
-		return ss.fail(rid, codeInternal, "An internal error occurred.")
+		return ss.failed(opID, ferry.RegistrationFailed, codeInternal, "An internal error occurred.")
 	}
-	opID := "4." + strings.ReplaceAll(ss.svc.ID, "-", "")[:16] + "." + ferry.NewUUID()
 	final, err := json.Marshal(map[string]any{"operationId": opID, "status": "assigned", "registrationState": state})
 	if err != nil {
-		return fmt.Errorf("provisioning: %w", err)
+		ss.s.log.Warn("provisioning: encode answer", "error", err)
+		return ss.failed(opID, ferry.RegistrationFailed, codeInternal, "An internal error occurred.")
 	}
-	s := ss.s
-	s.mu.Lock()
-	s.ops[opID] = &operation{id: opID, regID: strings.ToLower(ss.regID), body: final, expires: s.now().Add(s.cfg.OperationTTL)}
-	s.mu.Unlock()
-	ack, _ := json.Marshal(map[string]any{"operationId": opID, "status": "assigning"})
-	secs := int(s.cfg.RetryAfter / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	return ss.reply(202, rid, "&retry-after="+strconv.Itoa(secs), ack)
+	return result{status: 200, answer: final, polled: final}
 }
 
 // reload reads the enrollment and the service again, so that a change made

@@ -194,6 +194,9 @@ func (o *ops) UpdateConnections(ctx context.Context, hubID string, u []ferry.Con
 			if !x.LastActivityAt.IsZero() {
 				d.LastActivityAt = x.LastActivityAt
 			}
+			if x.ModelID != "" {
+				d.ModelID = x.ModelID
+			}
 			out, err := json.Marshal(d)
 			if err != nil {
 				return fmt.Errorf("update connections: %w", err)

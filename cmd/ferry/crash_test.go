@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -58,13 +57,7 @@ type crashServer struct {
 // freePort returns a port on 127.0.0.1 that was free a moment ago.
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
+	return freePortOn(t, "127.0.0.1")
 }
 
 func (s *crashServer) start(t *testing.T) {
@@ -318,14 +311,29 @@ func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
 // so they outlive the server's death.
 func startCrashDevices(t *testing.T, caFile, port, scope, groupKey string, n int) []*cliDevice {
 	t.Helper()
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return startPoolDevices(t, caPool(t, caFile), "crash", port, scope, groupKey, n)
+}
+
+// caPool returns a pool of the certificates in the PEM files.
+func caPool(t *testing.T, files ...string) *x509.CertPool {
+	t.Helper()
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatalf("no certificate in %s", caFile)
+	for _, f := range files {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			t.Fatalf("no certificate in %s", f)
+		}
 	}
+	return pool
+}
+
+// startPoolDevices provisions n devices named prefix-NN at 127.0.0.1:port,
+// trusting pool, and starts their telemetry.
+func startPoolDevices(t *testing.T, pool *x509.CertPool, prefix, port, scope, groupKey string, n int) []*cliDevice {
+	t.Helper()
 	p, _ := strconv.Atoi(port)
 	tr := device.Transport{TLS: &tls.Config{RootCAs: pool}, Port: p, DialTimeout: 10 * time.Second}
 	devs := make([]*cliDevice, n)
@@ -333,7 +341,7 @@ func startCrashDevices(t *testing.T, caFile, port, scope, groupKey string, n int
 	errs := make(chan error, n)
 	for i := range n {
 		wg.Go(func() {
-			id := fmt.Sprintf("crash-%02d", i)
+			id := fmt.Sprintf("%s-%02d", prefix, i)
 			pc := device.ProvisionConfig{Host: "127.0.0.1:" + port, IDScope: scope, RegistrationID: id, GroupKey: groupKey,
 				Payload: map[string]string{"modelId": migrateModel}, Transport: tr}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

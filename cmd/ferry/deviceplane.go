@@ -13,6 +13,7 @@ import (
 	"github.com/ferry-iot/ferry/hub"
 	"github.com/ferry-iot/ferry/jobs"
 	"github.com/ferry-iot/ferry/migrate"
+	"github.com/ferry-iot/ferry/migrate/remoteferry"
 	"github.com/ferry-iot/ferry/mqttgw"
 	"github.com/ferry-iot/ferry/pki"
 	"github.com/ferry-iot/ferry/provisioning"
@@ -45,6 +46,7 @@ func (m *Main) startDevicePlane(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("provisioning: %w", err)
 	}
+	m.closers = append(m.closers, dp.prov.Close)
 	dp.gw, err = mqttgw.New(mqttgw.Config{Hubs: dp.hubs, Provisioning: dp.prov, Logger: log})
 	if err != nil {
 		return fmt.Errorf("mqtt gateway: %w", err)
@@ -59,7 +61,7 @@ func (m *Main) startDevicePlane(ctx context.Context) error {
 	m.closers = append(m.closers, func() error { stopJobs(); return dp.jobs.Close() })
 	// Closers run in reverse: the orchestrator stops before the hubs and
 	// the bus it drives.
-	dp.migrations, err = migrate.New(migrate.Config{Store: m.Store, Hubs: dp.hubs, Bus: m.Bus, Logger: log})
+	dp.migrations, err = migrate.New(migrate.Config{Store: m.Store, Hubs: dp.hubs, Bus: m.Bus, Logger: log, Remote: remoteferry.Dial})
 	if err != nil {
 		return fmt.Errorf("migration orchestrator: %w", err)
 	}

@@ -33,7 +33,8 @@ func newHubCommand(e *env) *cobra.Command {
 	o := &format
 	hub.AddCommand(hubCreate(e, o), hubList(e, o), hubShow(e, o), hubDelete(e),
 		deviceIdentityCommand(e, o), deviceTwinCommand(e, o), invokeMethodCommand(e, o), c2dCommand(e, o),
-		monitorEventsCommand(e), hubConnectionStringCommand(e, o))
+		monitorEventsCommand(e), hubConnectionStringCommand(e, o),
+		deviceTemplateCommand(e, o), deviceGroupCommand(e, o))
 	return hub
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -69,11 +70,13 @@ func migrateCreate(e *env, format *string) *cobra.Command {
 	var (
 		f                                                armFlags
 		sourceHub, group, targetDPS, provHost, onError   string
+		catalogGroup                                     string
 		waves                                            string
 		deviceIDs                                        []string
 		waveSize, errorThreshold, successThreshold, wcnt int
 		timeout                                          time.Duration
 		rate                                             float64
+		remote                                           remoteFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
@@ -88,20 +91,30 @@ func migrateCreate(e *env, format *string) *cobra.Command {
 				return usagef("the flag --source-hub is required")
 			case targetDPS == "":
 				return usagef("the flag --target-dps is required")
-			case group == "" && len(deviceIDs) == 0:
-				return usagef("one of --device-group or --device-ids is required")
-			case group != "" && len(deviceIDs) > 0:
-				return usagef("--device-group and --device-ids exclude each other")
+			}
+			switch n := countSet(group != "", len(deviceIDs) > 0, catalogGroup != ""); {
+			case n == 0:
+				return usagef("one of --device-group, --device-ids or --catalog-device-group is required")
+			case n > 1:
+				return usagef("--device-group, --device-ids and --catalog-device-group exclude each other")
 			}
 			props := map[string]any{"sourceHub": sourceHub, "targetProvisioningService": targetDPS,
 				"deviceTimeout": fmt.Sprintf("PT%gS", timeout.Seconds())}
-			if group != "" {
+			switch {
+			case group != "":
 				props["selection"] = map[string]any{"deviceGroup": group}
-			} else {
+			case catalogGroup != "":
+				props["selection"] = map[string]any{"catalogDeviceGroup": catalogGroup}
+			default:
 				props["selection"] = map[string]any{"deviceIds": deviceIDs}
 			}
 			if provHost != "" {
 				props["provisioningHost"] = provHost
+			}
+			if tf, err := remote.wire(e); err != nil {
+				return err
+			} else if tf != nil {
+				props["targetFerry"] = tf
 			}
 			plan, err := wavePlanFlags(cmd, waves, waveSize, wcnt)
 			if err != nil {
@@ -142,6 +155,7 @@ func migrateCreate(e *env, format *string) *cobra.Command {
 	fl.StringVar(&sourceHub, "source-hub", "", "the IoT hub the devices leave (name or resource ID)")
 	fl.StringVar(&group, "device-group", "", "the source hub's device group to move")
 	fl.StringSliceVar(&deviceIDs, "device-ids", nil, "the devices to move (comma-separated)")
+	fl.StringVar(&catalogGroup, "catalog-device-group", "", "the Azure Sphere device group (resource ID) whose devices at the source hub move")
 	fl.StringVar(&targetDPS, "target-dps", "", "the provisioning service the devices move to (name or resource ID)")
 	fl.StringVar(&provHost, "provisioning-host", "", "the provisioning host devices dial (default: the one they use)")
 	fl.StringVar(&waves, "waves", "", "wave shares in percent, such as 10,40,50")
@@ -152,19 +166,74 @@ func migrateCreate(e *env, format *string) *cobra.Command {
 	fl.StringVar(&onError, "on-error", "pause", "what a wave over its error threshold does: pause or failback")
 	fl.DurationVar(&timeout, "device-timeout", 5*time.Minute, "how long a device may take from its command to its first telemetry at the target")
 	fl.Float64Var(&rate, "command-rate", 0, "DeviceMove commands per second (0: unlimited)")
+	remote.add(cmd)
 	return cmd
+}
+
+// countSet counts the true values: how many of a set of exclusive flags
+// were given.
+func countSet(set ...bool) int {
+	n := 0
+	for _, b := range set {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+// remoteFlags name a target provisioning service on another Ferry.
+type remoteFlags struct {
+	url, tenant, clientID, secret, caFile string
+}
+
+func (r *remoteFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&r.url, "target-ferry", "", "the API URL of another Ferry that holds the target provisioning service "+
+		"(then --target-dps is its resource ID there)")
+	fl.StringVar(&r.tenant, "target-tenant-id", "", "the tenant ID of the target Ferry")
+	fl.StringVar(&r.clientID, "target-client-id", "", "the client ID of a service principal on the target Ferry")
+	fl.StringVar(&r.secret, "target-client-secret", "", "its client secret (default: $FERRY_TARGET_CLIENT_SECRET)")
+	fl.StringVar(&r.caFile, "target-ca", "", "a PEM file with the CA certificate the target Ferry's API presents")
+}
+
+// wire returns the targetFerry property, or nil without --target-ferry.
+func (r *remoteFlags) wire(e *env) (map[string]any, error) {
+	if r.url == "" {
+		if r.clientID != "" || r.secret != "" || r.caFile != "" || r.tenant != "" {
+			return nil, usagef("the --target-* flags need --target-ferry")
+		}
+		return nil, nil
+	}
+	secret := r.secret
+	if secret == "" {
+		secret = e.getenv("FERRY_TARGET_CLIENT_SECRET")
+	}
+	switch {
+	case r.clientID == "":
+		return nil, usagef("--target-ferry needs --target-client-id")
+	case secret == "":
+		return nil, usagef("--target-ferry needs --target-client-secret or $FERRY_TARGET_CLIENT_SECRET")
+	}
+	tf := map[string]any{"apiEndpoint": r.url, "clientId": r.clientID, "clientSecret": secret}
+	if r.tenant != "" {
+		tf["tenantId"] = r.tenant
+	}
+	if r.caFile != "" {
+		pem, err := os.ReadFile(r.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("read --target-ca: %w", err)
+		}
+		tf["caCertificate"] = string(pem)
+	}
+	return tf, nil
 }
 
 // wavePlanFlags reads --waves, --wave-size and --wave-count; nil is one
 // wave.
 func wavePlanFlags(cmd *cobra.Command, waves string, size, count int) (map[string]any, error) {
-	set := 0
-	for _, n := range []string{"waves", "wave-size", "wave-count"} {
-		if cmd.Flags().Changed(n) {
-			set++
-		}
-	}
-	if set > 1 {
+	fl := cmd.Flags()
+	if countSet(fl.Changed("waves"), fl.Changed("wave-size"), fl.Changed("wave-count")) > 1 {
 		return nil, usagef("--waves, --wave-size and --wave-count exclude each other")
 	}
 	switch {

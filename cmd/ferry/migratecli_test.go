@@ -67,17 +67,26 @@ func testMigrateCLI(t *testing.T, ce *cliEnv) {
 	ce.ok(t, nil, "dps", "enrollment-group", "create", "--dps-name", "dps-a", "--enrollment-id", "fleet", "--iot-hubs", "127.0.0.1", "--primary-key", groupKey)
 	ce.ok(t, nil, "dps", "enrollment-group", "create", "--dps-name", "dps-b", "--enrollment-id", "fleet", "--iot-hubs", "127.0.0.2", "--primary-key", groupKey)
 
-	// No CLI makes templates or hub device groups yet: put them in the store.
-	now := time.Now()
-	must(t, m.Store.PutDeviceTemplate(ctx, &ferry.DeviceTemplate{ID: migrateModel, DisplayName: "Mover",
-		Model:         json.RawMessage(`{"@id":"` + migrateModel + `","@type":"Interface","contents":[{"@type":"Component","name":"migration","schema":"dtmi:azureiot:DeviceMigration;1"}]}`),
-		HasDeviceMove: true, MigrationComponent: "migration", CreatedAt: now}))
+	// The devices' model, with the DeviceMigration component, and the group
+	// the migration selects, made with the CLI as an operator would.
+	model := writeFile(t, "mover.json", `{"@id":"`+migrateModel+`","@type":"Interface","displayName":"Mover",`+
+		`"contents":[{"@type":"Component","name":"migration","schema":"dtmi:azureiot:DeviceMigration;1"}]}`)
+	var tmpl map[string]any
+	ce.ok(t, &tmpl, "hub", "device-template", "import", "--hub-name", "hub-a", "-g", "fleet", "--file", model)
+	if str(tmpl, "deviceMove.method") != "migration*DeviceMove" {
+		t.Fatalf("device-template import: %v", tmpl)
+	}
+	ce.ok(t, nil, "hub", "device-group", "create", "--hub-name", "hub-a", "-g", "fleet", "--name", "movers",
+		"--filter", "SELECT * FROM devices WHERE $template = '"+migrateModel+"'")
 	hubA, err := m.Store.GetHubByName(ctx, "hub-a")
 	must(t, err)
-	must(t, m.Store.CreateHubDeviceGroup(ctx, &ferry.HubDeviceGroup{ID: ferry.NewUUID(), HubID: hubA.ID, Name: "movers",
-		Query: "$template = '" + migrateModel + "'", CreatedAt: now}))
 
 	devs := startCLIDevices(t, m, port, str(dpsA, "properties.idScope"), groupKey, 20)
+	var members []map[string]any
+	ce.ok(t, &members, "hub", "device-group", "devices", "--hub-name", "hub-a", "-g", "fleet", "--name", "movers")
+	if len(members) != 20 || members[0]["template"] != migrateModel || members[0]["connectionState"] != "Connected" {
+		t.Fatalf("device-group devices: %d devices, first %v", len(members), members[0])
+	}
 
 	// Bad input: an unknown hub is the server's 404 (exit 1), a missing
 	// flag is a usage error (exit 2).
@@ -91,6 +100,14 @@ func testMigrateCLI(t *testing.T, ce *cliEnv) {
 	if code, _, errs := ce.run(t, "migrate", "create", "-g", "fleet", "-n", "bad", "--source-hub", "hub-a", "--target-dps", "dps-b",
 		"--device-group", "movers", "--waves", "60,60"); code != 2 {
 		t.Errorf("create with waves over 100%%: exit %d: %s", code, errs)
+	}
+	if code, _, errs := ce.run(t, "migrate", "create", "-g", "fleet", "-n", "bad", "--source-hub", "hub-a", "--target-dps", "dps-b",
+		"--device-group", "movers", "--catalog-device-group", "/subscriptions/x"); code != 2 || !strings.Contains(errs, "exclude each other") {
+		t.Errorf("create with two selections: exit %d: %s", code, errs)
+	}
+	if code, _, errs := ce.run(t, "migrate", "create", "-g", "fleet", "-n", "bad", "--source-hub", "hub-a", "--target-dps", "dps-b",
+		"--catalog-device-group", "Production"); code != 1 || !strings.Contains(errs, "InvalidRequestContent") {
+		t.Errorf("create with a catalog device group that is not a resource ID: exit %d: %s", code, errs)
 	}
 	if code, _, errs := ce.run(t, "migrate", "create", "-g", "fleet", "-n", "bad", "--source-hub", "hub-a", "--target-dps", "dps-b",
 		"--device-group", "nope"); code != 1 || !strings.Contains(errs, "ResourceNotFound") {

@@ -100,8 +100,10 @@ func isSpherePath(p string) bool {
 }
 
 // hubServicePrefixes are the first path segments of the IoT Hub and DPS
-// service APIs.
-var hubServicePrefixes = []string{"/devices", "/twins/", "/jobs/v2", "/enrollmentGroups/", "/enrollmentgroups/", "/enrollments/", "/registrations/"}
+// service APIs, and of the IoT Central-shaped device templates and groups
+// a hub's host serves.
+var hubServicePrefixes = []string{"/devices", "/twins/", "/jobs/v2", "/enrollmentGroups/", "/enrollmentgroups/", "/enrollments/", "/registrations/",
+	"/api/deviceTemplates", "/api/deviceGroups"}
 
 func isHubServicePath(p string) bool {
 	for _, pre := range hubServicePrefixes {

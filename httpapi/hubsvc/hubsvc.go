@@ -2,11 +2,14 @@
 // provisioning services in the shapes of Azure's IoT Hub service API
 // (api-version 2021-04-12) and Device Provisioning Service service API
 // (api-version 2021-10-01), so that the official service SDKs and existing
-// scripts work against Ferry unchanged.
+// scripts work against Ferry unchanged. Under a hub's host it also serves
+// device templates and device groups in the shape of the IoT Central REST
+// API (api-version 2022-07-31, /api/deviceTemplates and /api/deviceGroups),
+// with the registry's rights: registryRead to read, registryWrite to write.
 //
 // The resource is chosen by the request's Host header, as in Azure, where
 // each hub and each provisioning service has its own host name: hub routes
-// (/devices, /twins, /jobs) resolve a hub with Store.GetHubByHost, DPS
+// (/devices, /twins, /jobs, /api) resolve a hub with Store.GetHubByHost, DPS
 // routes (/enrollmentGroups, /enrollments, /registrations) resolve the
 // provisioning service whose HostName matches, or else whose Name is the
 // host's first label (so "my-dps.example.com" finds the service "my-dps").
@@ -163,6 +166,16 @@ func New(cfg Config) *Handler {
 	hub("GET /jobs/v2/query", OpJobRead, s.queryJobs)
 	hub("GET /jobs/v2/{id}", OpJobRead, s.getJob)
 	hub("POST /jobs/v2/{id}/cancel", OpJobWrite, s.cancelJob)
+	hub("PUT /api/deviceTemplates/{id}", OpRegistryWrite, s.putTemplate)
+	hub("GET /api/deviceTemplates/{id}", OpRegistryRead, s.getTemplate)
+	hub("DELETE /api/deviceTemplates/{id}", OpRegistryWrite, s.deleteTemplate)
+	hub("GET /api/deviceTemplates", OpRegistryRead, s.listTemplates)
+	hub("PUT /api/deviceGroups/{id}", OpRegistryWrite, s.putDeviceGroup)
+	hub("PATCH /api/deviceGroups/{id}", OpRegistryWrite, s.patchDeviceGroup)
+	hub("GET /api/deviceGroups/{id}", OpRegistryRead, s.getDeviceGroup)
+	hub("DELETE /api/deviceGroups/{id}", OpRegistryWrite, s.deleteDeviceGroup)
+	hub("GET /api/deviceGroups", OpRegistryRead, s.listDeviceGroups)
+	hub("GET /api/deviceGroups/{id}/devices", OpRegistryRead, s.groupDevices)
 
 	dps := func(pattern string, op Operation, h dpsHandler) {
 		mux.Handle(pattern, httpapi.Handle(s.log, s.renderDPS, s.withService(op, h)))

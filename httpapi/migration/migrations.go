@@ -2,9 +2,11 @@ package migration
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -58,10 +60,12 @@ func (a *api) registerMigrations(srv *arm.Server) {
 }
 
 // selectionModel is a migration's selection on the wire: a hub device
-// group of the source hub (by name or ID) or a list of device IDs.
+// group of the source hub (by name or ID), a list of device IDs, or a
+// catalog device group (its Microsoft.AzureSphere resource ID).
 type selectionModel struct {
-	DeviceGroup string   `json:"deviceGroup,omitempty"`
-	DeviceIDs   []string `json:"deviceIds,omitempty"`
+	DeviceGroup        string   `json:"deviceGroup,omitempty"`
+	DeviceIDs          []string `json:"deviceIds,omitempty"`
+	CatalogDeviceGroup string   `json:"catalogDeviceGroup,omitempty"`
 }
 
 // wavesModel is a wave plan: count equal waves, percentages of the
@@ -89,6 +93,7 @@ type MigrationProperties struct {
 	SourceHub                 string                             `json:"sourceHub"`
 	Selection                 selectionModel                     `json:"selection"`
 	TargetProvisioningService string                             `json:"targetProvisioningService"`
+	TargetFerry               *TargetFerry                       `json:"targetFerry,omitempty"`
 	IDScope                   string                             `json:"idScope,omitempty"`
 	ProvisioningHost          string                             `json:"provisioningHost,omitempty"`
 	Waves                     *wavesModel                        `json:"waves,omitempty"`
@@ -105,6 +110,44 @@ type MigrationProperties struct {
 	CreatedAt                 *time.Time                         `json:"createdAt,omitempty"`
 	StartedAt                 *time.Time                         `json:"startedAt,omitempty"`
 	CompletedAt               *time.Time                         `json:"completedAt,omitempty"`
+}
+
+// TargetFerry is another Ferry deployment that holds the target
+// provisioning service (then given by its resource ID there), and the
+// service principal to act as there. The client secret is write-only: it
+// is kept to resume the migration, never returned.
+type TargetFerry struct {
+	APIEndpoint   string `json:"apiEndpoint"`
+	TenantID      string `json:"tenantId,omitempty"`
+	ClientID      string `json:"clientId"`
+	ClientSecret  string `json:"clientSecret,omitempty"`
+	CACertificate string `json:"caCertificate,omitempty"` // PEM
+}
+
+// remoteFromWire validates a targetFerry.
+func remoteFromWire(t *TargetFerry, serviceID string) (*ferry.RemoteFerry, error) {
+	u, err := url.Parse(t.APIEndpoint)
+	switch {
+	case t.APIEndpoint == "":
+		return nil, arm.Required("properties.targetFerry.apiEndpoint")
+	case err != nil || u.Scheme != "https" || u.Host == "":
+		return nil, arm.InvalidContent("properties.targetFerry.apiEndpoint", "The target Ferry's API endpoint must be an https:// URL.")
+	case t.ClientID == "":
+		return nil, arm.Required("properties.targetFerry.clientId")
+	case t.ClientSecret == "":
+		return nil, arm.Required("properties.targetFerry.clientSecret")
+	case !strings.HasPrefix(serviceID, "/"):
+		return nil, arm.InvalidContent("properties.targetProvisioningService",
+			"With targetFerry, the target provisioning service is its resource ID on the target Ferry.")
+	}
+	rf := &ferry.RemoteFerry{APIEndpoint: strings.TrimRight(t.APIEndpoint, "/"), TenantID: t.TenantID, ClientID: t.ClientID, ClientSecret: t.ClientSecret}
+	if t.CACertificate != "" {
+		if !x509.NewCertPool().AppendCertsFromPEM([]byte(t.CACertificate)) {
+			return nil, arm.InvalidContent("properties.targetFerry.caCertificate", "The CA certificate must be PEM.")
+		}
+		rf.CACertPEM = []byte(t.CACertificate)
+	}
+	return rf, nil
 }
 
 // migrationID returns the ARM ID the request path gives the migration.
@@ -136,7 +179,10 @@ func (a *api) toResource(r *http.Request, m *ferry.Migration) (arm.Resource[Migr
 	} else {
 		p.SourceHub = m.SourceHubID
 	}
-	if s, err := a.store.GetProvisioningService(ctx, m.Target.ProvisioningServiceID); err == nil {
+	if rf := m.Target.Remote; rf != nil {
+		p.TargetProvisioningService = m.Target.ProvisioningServiceID
+		p.TargetFerry = &TargetFerry{APIEndpoint: rf.APIEndpoint, TenantID: rf.TenantID, ClientID: rf.ClientID, CACertificate: string(rf.CACertPEM)}
+	} else if s, err := a.store.GetProvisioningService(ctx, m.Target.ProvisioningServiceID); err == nil {
 		p.TargetProvisioningService = serviceRef(s)
 	} else {
 		p.TargetProvisioningService = m.Target.ProvisioningServiceID
@@ -149,6 +195,8 @@ func (a *api) toResource(r *http.Request, m *ferry.Migration) (arm.Resource[Migr
 		}
 	case ferry.SelectDeviceIDs:
 		p.Selection.DeviceIDs = m.Selection.DeviceIDs
+	case ferry.SelectCatalogDeviceGroup:
+		p.Selection.CatalogDeviceGroup = a.catalogGroupRef(ctx, m.Selection.CatalogDeviceGroupID)
 	}
 	if len(m.Waves.Sizes) > 0 || len(m.Waves.Percentages) > 0 {
 		p.Waves = &wavesModel{Sizes: m.Waves.Sizes, Percentages: m.Waves.Percentages}
@@ -337,21 +385,43 @@ func (a *api) fromWire(r *http.Request, p *MigrationProperties) (*ferry.Migratio
 	if p.TargetProvisioningService == "" {
 		return nil, arm.Required("properties.targetProvisioningService")
 	}
-	svc, err := a.store.GetProvisioningServiceByName(ctx, refName(p.TargetProvisioningService))
-	if ferry.IsCode(err, ferry.ENOTFOUND) {
-		return nil, arm.Errorf(ferry.ENOTFOUND, arm.CodeResourceNotFound, "The target provisioning service '%s' was not found.",
-			truncate(p.TargetProvisioningService, 200)).WithTarget("properties.targetProvisioningService")
+	if p.TargetFerry != nil {
+		// The target Ferry authorizes its own resources: the service
+		// principal's roles there are what the migration may do there.
+		rf, err := remoteFromWire(p.TargetFerry, p.TargetProvisioningService)
+		if err != nil {
+			return nil, err
+		}
+		m.Target = ferry.MigrationTarget{ProvisioningServiceID: p.TargetProvisioningService, IDScope: p.IDScope, ProvisioningHost: p.ProvisioningHost, Remote: rf}
+	} else {
+		svc, err := a.store.GetProvisioningServiceByName(ctx, refName(p.TargetProvisioningService))
+		if ferry.IsCode(err, ferry.ENOTFOUND) {
+			return nil, arm.Errorf(ferry.ENOTFOUND, arm.CodeResourceNotFound, "The target provisioning service '%s' was not found.",
+				truncate(p.TargetProvisioningService, 200)).WithTarget("properties.targetProvisioningService")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := a.srv.Authorize(ctx, rbac.Action("IotDpsResource_CreateOrUpdate"), scopeOf(svc.ResourceID())); err != nil {
+			return nil, err
+		}
+		m.Target = ferry.MigrationTarget{ProvisioningServiceID: svc.ID, IDScope: p.IDScope, ProvisioningHost: p.ProvisioningHost}
 	}
-	if err != nil {
-		return nil, err
+	set := 0
+	for _, b := range []bool{p.Selection.DeviceGroup != "", len(p.Selection.DeviceIDs) > 0, p.Selection.CatalogDeviceGroup != ""} {
+		if b {
+			set++
+		}
 	}
-	if err := a.srv.Authorize(ctx, rbac.Action("IotDpsResource_CreateOrUpdate"), scopeOf(svc.ResourceID())); err != nil {
-		return nil, err
-	}
-	m.Target = ferry.MigrationTarget{ProvisioningServiceID: svc.ID, IDScope: p.IDScope, ProvisioningHost: p.ProvisioningHost}
 	switch sel := p.Selection; {
-	case sel.DeviceGroup != "" && len(sel.DeviceIDs) > 0:
-		return nil, arm.InvalidContent("properties.selection", "The selection names a device group or device IDs, not both.")
+	case set > 1:
+		return nil, arm.InvalidContent("properties.selection", "The selection names one of a device group, device IDs or a catalog device group.")
+	case sel.CatalogDeviceGroup != "":
+		g, err := a.catalogGroup(ctx, sel.CatalogDeviceGroup)
+		if err != nil {
+			return nil, err
+		}
+		m.Selection = ferry.MigrationSelection{Kind: ferry.SelectCatalogDeviceGroup, CatalogDeviceGroupID: g.ID}
 	case sel.DeviceGroup != "":
 		groups, err := a.store.ListHubDeviceGroups(ctx, hub.ID)
 		if err != nil {
@@ -720,4 +790,60 @@ func (a *api) report(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	return rep.WriteJSON(w)
+}
+
+// catalogGroup resolves a catalog device group's resource ID and checks
+// that the caller may list its devices, since the migration will.
+func (a *api) catalogGroup(ctx context.Context, ref string) (*ferry.DeviceGroup, error) {
+	const target = "properties.selection.catalogDeviceGroup"
+	id, err := ferry.ParseResourceID(ref)
+	if err != nil || !strings.EqualFold(id.Provider, ferry.ProviderSphere) || len(id.Types) != 3 ||
+		!strings.EqualFold(id.Types[0], "catalogs") || !strings.EqualFold(id.Types[1], "products") || !strings.EqualFold(id.Types[2], "deviceGroups") {
+		return nil, arm.InvalidContent(target, "The catalog device group must be a resource ID such as "+
+			"/subscriptions/{id}/resourceGroups/{rg}/providers/Microsoft.AzureSphere/catalogs/{c}/products/{p}/deviceGroups/{g}.")
+	}
+	notFound := arm.Errorf(ferry.ENOTFOUND, arm.CodeResourceNotFound, "The catalog device group '%s' was not found.", truncate(ref, 300)).WithTarget(target)
+	c, err := a.store.GetCatalogByName(ctx, id.SubscriptionID, id.ResourceGroup, id.Names[0])
+	if ferry.IsCode(err, ferry.ENOTFOUND) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	prods, err := a.store.ListProducts(ctx, ferry.ProductFilter{CatalogID: c.TenantID, Name: id.Names[1], ListOptions: ferry.ListOptions{Limit: 1}})
+	if err != nil {
+		return nil, err
+	}
+	if len(prods.Items) == 0 {
+		return nil, notFound
+	}
+	groups, err := a.store.ListDeviceGroups(ctx, ferry.DeviceGroupFilter{ProductID: prods.Items[0].ID, Name: id.Names[2], ListOptions: ferry.ListOptions{Limit: 1}})
+	if err != nil {
+		return nil, err
+	}
+	if len(groups.Items) == 0 {
+		return nil, notFound
+	}
+	if err := a.srv.Authorize(ctx, rbac.Action("Devices_ListByDeviceGroup"), scopeOf(id)); err != nil {
+		return nil, err
+	}
+	return groups.Items[0], nil
+}
+
+// catalogGroupRef returns a catalog device group's resource ID, or its
+// stored ID if it no longer resolves.
+func (a *api) catalogGroupRef(ctx context.Context, groupID string) string {
+	g, err := a.store.GetDeviceGroup(ctx, groupID)
+	if err != nil {
+		return groupID
+	}
+	c, err := a.store.GetCatalog(ctx, g.CatalogID)
+	if err != nil {
+		return groupID
+	}
+	p, err := a.store.GetProduct(ctx, g.ProductID)
+	if err != nil {
+		return groupID
+	}
+	return c.ResourceID().Child("products", p.Name).Child("deviceGroups", g.Name).String()
 }

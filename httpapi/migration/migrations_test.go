@@ -24,8 +24,9 @@ type migrationResource struct {
 		MigrationID string
 		SourceHub   string
 		Selection   struct {
-			DeviceGroup string
-			DeviceIDs   []string
+			DeviceGroup        string
+			DeviceIDs          []string
+			CatalogDeviceGroup string
 		}
 		TargetProvisioningService string
 		IDScope                   string
@@ -186,6 +187,13 @@ func TestMigrationsResource(t *testing.T) {
 				"targetProvisioningService": "dps-b", "selection": map[string]any{"deviceGroup": "all"}, "thresholds": map[string]any{"onError": "panic"}}}, http.StatusBadRequest, "InvalidRequestContent"},
 			{"TwoPlans", owner, http.MethodPut, migrationPath("m2"), map[string]any{"properties": map[string]any{"sourceHub": "hub-a",
 				"targetProvisioningService": "dps-b", "selection": map[string]any{"deviceGroup": "all"}, "waves": map[string]any{"count": 2, "size": 1}}}, http.StatusBadRequest, "InvalidRequestContent"},
+			{"RemotePlainHTTP", owner, http.MethodPut, migrationPath("m2"), remoteBody(map[string]any{"apiEndpoint": "http://b:8443"}), http.StatusBadRequest, "InvalidRequestContent"},
+			{"RemoteNoSecret", owner, http.MethodPut, migrationPath("m2"), remoteBody(map[string]any{"clientSecret": ""}), http.StatusBadRequest, "InvalidRequestContent"},
+			{"RemoteNoClient", owner, http.MethodPut, migrationPath("m2"), remoteBody(map[string]any{"clientId": ""}), http.StatusBadRequest, "InvalidRequestContent"},
+			{"RemoteBadCA", owner, http.MethodPut, migrationPath("m2"), remoteBody(map[string]any{"caCertificate": "not PEM"}), http.StatusBadRequest, "InvalidRequestContent"},
+			{"RemoteServiceByName", owner, http.MethodPut, migrationPath("m2"), remoteBody(map[string]any{"targetProvisioningService": "dps-b"}), http.StatusBadRequest, "InvalidRequestContent"},
+			// This server is not wired to reach other Ferry deployments.
+			{"RemoteNotWired", owner, http.MethodPut, migrationPath("m2"), remoteBody(nil), http.StatusBadRequest, "InvalidRequestContent"},
 			{"BadName", owner, http.MethodPut, migrationPath("-bad"), map[string]any{"properties": map[string]any{}}, http.StatusBadRequest, "InvalidResourceName"},
 			{"ReaderCreates", reader, http.MethodPut, migrationPath("m2"), body, http.StatusForbidden, "AuthorizationFailed"},
 			{"MigratorWithoutHubRights", migrator, http.MethodPut, migrationPath("m2"), body, http.StatusForbidden, "AuthorizationFailed"},
@@ -286,4 +294,105 @@ func TestMigrationsResource(t *testing.T) {
 			t.Errorf("DELETE again: %d %s", r.status, r.raw)
 		}
 	})
+}
+
+// TestMigrationFromCatalogDeviceGroup selects the devices of an Azure
+// Sphere device group: those of its claimed devices that have an identity
+// (the lower-case chip ID) at the source hub.
+func TestMigrationFromCatalogDeviceGroup(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		ctx := context.Background()
+		e := newEnv(t, s)
+		owner, hubsOnly := e.user("owner"), e.user("hubs-only")
+		e.assign(owner, ferry.RoleOwner, ferry.SubscriptionScope(sub))
+		hubA, svcB := fleetSetup(e)
+		e.assign(hubsOnly, ferry.RoleContributor, hubA.ResourceID().String())
+		e.assign(hubsOnly, ferry.RoleContributor, svcB.ResourceID().String())
+		e.assign(hubsOnly, ferry.RoleContributor, migrationPath("m-hubs"))
+		must(t, e.authz.Reload(ctx))
+
+		cat := &ferry.Catalog{TenantID: ferry.NewUUID(), SubscriptionID: sub, ResourceGroup: rg, Name: "fleet", Location: "global",
+			State: ferry.ProvisioningSucceeded}
+		must(t, s.CreateCatalog(ctx, cat))
+		prod := &ferry.Product{ID: ferry.NewUUID(), CatalogID: cat.TenantID, Name: "Widget"}
+		must(t, s.CreateProduct(ctx, prod))
+		group := &ferry.DeviceGroup{ID: ferry.NewUUID(), CatalogID: cat.TenantID, ProductID: prod.ID, Name: "Production",
+			OSFeedType: ferry.OSFeedRetail, UpdatePolicy: ferry.UpdateAll, RegionalDataBoundary: ferry.BoundaryNone}
+		must(t, s.CreateDeviceGroup(ctx, group))
+		var onHub []string
+		for i := range 3 {
+			chip := deviceID('C', i)
+			must(t, s.CreateDevice(ctx, &ferry.Device{ID: chip, CatalogID: cat.TenantID, ProductID: prod.ID, DeviceGroupID: group.ID}))
+			if i == 2 {
+				continue // claimed, but not on hub A
+			}
+			id := strings.ToLower(chip)
+			must(t, s.CreateDeviceIdentity(ctx, &ferry.DeviceIdentity{HubID: hubA.ID, DeviceID: id, Status: ferry.DeviceEnabled,
+				Auth: ferry.DeviceAuth{Type: ferry.AuthSAS, PrimaryKey: ferry.NewKey(32), SecondaryKey: ferry.NewKey(32)}}))
+			onHub = append(onHub, id)
+		}
+		groupID := catalogPath("fleet") + "/products/Widget/deviceGroups/Production"
+		body := func(sel map[string]any) map[string]any {
+			return map[string]any{"properties": map[string]any{"sourceHub": "hub-a", "targetProvisioningService": "dps-b", "selection": sel}}
+		}
+
+		var m migrationResource
+		e.ok(t, e.do(owner, "test", http.MethodPut, migrationPath("m-cat")+api, body(map[string]any{"catalogDeviceGroup": strings.ToLower(groupID)})),
+			http.StatusCreated, &m)
+		if m.Properties.Selection.CatalogDeviceGroup != groupID || m.Properties.DeviceCount != 2 {
+			t.Fatalf("selection %+v, %d devices", m.Properties.Selection, m.Properties.DeviceCount)
+		}
+		var page struct{ Value []struct{ DeviceID string } }
+		e.ok(t, e.do(owner, "test", http.MethodGet, migrationPath("m-cat")+"/devices"+api, nil), http.StatusOK, &page)
+		var got []string
+		for _, d := range page.Value {
+			got = append(got, d.DeviceID)
+		}
+		if diff := cmp.Diff(onHub, got); diff != "" {
+			t.Errorf("devices (-want +got):\n%s", diff)
+		}
+
+		for _, c := range []struct {
+			name   string
+			who    *ferry.Principal
+			sel    map[string]any
+			status int
+			code   string
+		}{
+			{"NotADeviceGroup", owner, map[string]any{"catalogDeviceGroup": catalogPath("fleet")}, http.StatusBadRequest, "InvalidRequestContent"},
+			{"NotAnID", owner, map[string]any{"catalogDeviceGroup": "Production"}, http.StatusBadRequest, "InvalidRequestContent"},
+			{"UnknownGroup", owner, map[string]any{"catalogDeviceGroup": catalogPath("fleet") + "/products/Widget/deviceGroups/Nope"}, http.StatusNotFound, "ResourceNotFound"},
+			{"UnknownProduct", owner, map[string]any{"catalogDeviceGroup": catalogPath("fleet") + "/products/Gadget/deviceGroups/Production"}, http.StatusNotFound, "ResourceNotFound"},
+			{"TwoSelections", owner, map[string]any{"catalogDeviceGroup": groupID, "deviceGroup": "all"}, http.StatusBadRequest, "InvalidRequestContent"},
+			{"NoRightsOnCatalog", hubsOnly, map[string]any{"catalogDeviceGroup": groupID}, http.StatusForbidden, "AuthorizationFailed"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				r := e.do(c.who, "test", http.MethodPut, migrationPath("m-hubs")+api, body(c.sel))
+				if r.status != c.status || r.armCode() != c.code {
+					t.Errorf("%d %s, want %d %s: %s", r.status, r.armCode(), c.status, c.code, r.raw)
+				}
+			})
+		}
+		// The same caller may select by device IDs: the refusal was about the catalog.
+		if r := e.do(hubsOnly, "test", http.MethodPut, migrationPath("m-hubs")+api, body(map[string]any{"deviceIds": onHub})); r.status != http.StatusCreated {
+			t.Errorf("hubs-only caller with device IDs: %d %s", r.status, r.raw)
+		}
+	})
+}
+
+// remoteBody is a migration to a provisioning service on another Ferry,
+// with the targetFerry members (or targetProvisioningService) in change
+// replaced.
+func remoteBody(change map[string]any) map[string]any {
+	tf := map[string]any{"apiEndpoint": "https://ferry-b.example:8443", "clientId": "c1", "clientSecret": "s3cret"}
+	props := map[string]any{"sourceHub": "hub-a", "selection": map[string]any{"deviceGroup": "all"}, "targetFerry": tf,
+		"targetProvisioningService": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Devices/provisioningServices/dps-x"}
+	for k, v := range change {
+		if k == "targetProvisioningService" {
+			props[k] = v
+			continue
+		}
+		tf[k] = v
+	}
+	return map[string]any{"properties": props}
 }

@@ -137,13 +137,15 @@ var _ = register("DeviceIdentity", func(t *testing.T, s ferry.Store) {
 	t.Run("Connections", func(t *testing.T) {
 		at := t0.Add(time.Hour)
 		must(t, s.UpdateConnections(ctx, "h1", []ferry.ConnectionUpdate{
-			{DeviceID: "dev000", State: ferry.Connected, At: at, LastActivityAt: at},
+			{DeviceID: "dev000", State: ferry.Connected, At: at, LastActivityAt: at, ModelID: "dtmi:ferry:announced;1"},
 			{DeviceID: "unknown", State: ferry.Connected, At: at},
 			{DeviceID: "dev002", LastActivityAt: at},
 		}))
+		must(t, s.UpdateConnections(ctx, "h1", []ferry.ConnectionUpdate{{DeviceID: "dev000", LastActivityAt: at}}))
 		d, err := s.GetDeviceIdentity(ctx, "h1", "dev000")
 		must(t, err)
-		if d.ConnectionState != ferry.Connected || !d.ConnectionUpdatedAt.Equal(at) || !d.LastActivityAt.Equal(at) {
+		if d.ConnectionState != ferry.Connected || !d.ConnectionUpdatedAt.Equal(at) || !d.LastActivityAt.Equal(at) ||
+			d.ModelID != "dtmi:ferry:announced;1" {
 			t.Errorf("dev000 = %+v", d)
 		}
 		d, err = s.GetDeviceIdentity(ctx, "h1", "dev002")

@@ -346,6 +346,7 @@ func testNodeMove(t *testing.T, s ferry.Store, c moveCase) {
 	// Each device moved once, by the component's method, with the new
 	// scope, and keeps sending at B.
 	sent := map[string]int{}
+	movedAt := map[string]int{} // sequence number in flight when the device moved
 	for _, m := range movers {
 		mv := m.await(t, 10*time.Second, "move", nil)
 		var payload struct{ IDScope, ProvisioningHost string }
@@ -360,6 +361,7 @@ func testNodeMove(t *testing.T, s ferry.Store, c moveCase) {
 			return s.IDScope == dpsB.IDScope && s.AssignedHub == hubB.HostName && s.ProvHost == wantHost
 		})
 		at := m.await(t, 10*time.Second, "moved", func(s moveStep) bool { return s.Hub == hubB.HostName })
+		movedAt[m.id] = at.Seq
 		m.await(t, 10*time.Second, "sent", func(s moveStep) bool { return s.Hub == hubB.HostName && s.Seq > at.Seq })
 		if _, err := io.WriteString(m.stdin, "stop\n"); err != nil {
 			t.Fatal(err)
@@ -367,7 +369,9 @@ func testNodeMove(t *testing.T, s ferry.Store, c moveCase) {
 	}
 	for _, m := range movers {
 		done := m.await(t, 30*time.Second, "done", nil)
-		if done.Moves != 1 || done.Hub != hubB.HostName || done.Sent < 4 {
+		// At least one message after the move: how many went before it
+		// depends on how fast the move was (DPS may answer 200 at once).
+		if done.Moves != 1 || done.Hub != hubB.HostName || done.Sent < movedAt[m.id]+2 {
 			t.Errorf("%s: done after %d moves at %q having sent %d", m.id, done.Moves, done.Hub, done.Sent)
 		}
 		if err := m.wait(); err != nil {
