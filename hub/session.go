@@ -23,14 +23,14 @@ type methodResult struct {
 
 // session is one device connection on a hub.
 type session struct {
-	s        *Service
-	hub      *ferry.Hub // shared; never modified
+	s         *Service
+	hub       *ferry.Hub // shared; never modified
 	deviceID  string
 	modelID   string
 	announced string // a model-id from the username that the identity does not have yet
-	conn     mqttgw.Conn
-	will     *mqttgw.Message
-	expiry   *time.Timer
+	conn      mqttgw.Conn
+	will      *mqttgw.Message
+	expiry    *time.Timer
 
 	activity atomic.Int64 // Unix ns of the last message not yet noted; 0: none
 
