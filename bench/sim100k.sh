@@ -4,18 +4,25 @@
 # open files, so about 17,000 devices each), each with its own hub, DPS and
 # symmetric-key enrollment group, and one `ferry sim` per server with
 # WORKERS worker processes (default 2), each dialling from its own
-# 127.0.1.x source address. Every device provisions through its server's
-# DPS over TLS, connects to the hub and sends {"seq":n} every INTERVAL
-# (default 60s). Once all are connected it holds for HOLD seconds (default
-# 60) and prints, per process, RSS and CPU use over the hold, and the
-# messages sent and acknowledged over it.
+# 127.0.1.x source address and provisioning CONCURRENCY devices at once
+# (default 16). Every device provisions through its server's DPS over TLS,
+# connects to the hub and sends {"seq":n} every INTERVAL (default 60s).
+# Once all are connected it holds for HOLD seconds (default 60) and prints,
+# per server, the connected devices (the simulator's count and the TLS
+# connections on the server's MQTT port), the messages sent and
+# acknowledged over the hold and the telemetry records in the server's
+# export, and per process RSS and CPU use over the hold. Server i listens
+# on 127.0.0.1 ports PORT_BASE+100+i (HTTP), +200+i (HTTPS), +300+i (MQTT
+# over TLS) and +400+i (plain MQTT); PORT_BASE defaults to 28000.
 # Usage: bench/sim100k.sh [N]
 source "$(dirname "$0")/lib.sh"
 n=${1:-100000}
 SERVERS=${SERVERS:-6}
 WORKERS=${WORKERS:-2}
+CONCURRENCY=${CONCURRENCY:-16}
 INTERVAL=${INTERVAL:-60s}
 HOLD=${HOLD:-60}
+PORT_BASE=${PORT_BASE:-28000}
 per=$(((n + SERVERS - 1) / SERVERS))
 export FERRY_PASSWORD=$FERRY_ADMIN_PASSWORD
 SERVER_PIDS=() SIM_PIDS=()
@@ -28,27 +35,26 @@ stop_all() {
 }
 trap stop_all EXIT
 now() { date +%s.%N; }
+port() { echo $((PORT_BASE + $1 * 100 + $2)); } # port KIND(1 HTTP, 2 HTTPS, 3 MQTT, 4 plain) SERVER
 
-# Servers listen on 127.0.0.1 ports 281xx (HTTP), 282xx (HTTPS), 283xx
-# (MQTT over TLS) and 284xx (plain MQTT), xx = server index.
 for i in $(seq 0 $((SERVERS - 1))); do
   d="$BENCH_TMP/s$i"
-  "$BENCH_TMP/ferry" serve --data "$d" --http "127.0.0.1:$((28100 + i))" --https "127.0.0.1:$((28200 + i))" \
-    --mqtt "127.0.0.1:$((28300 + i))" --mqtt-plain "127.0.0.1:$((28400 + i))" --log-level error \
+  "$BENCH_TMP/ferry" serve --data "$d" --http "127.0.0.1:$(port 1 "$i")" --https "127.0.0.1:$(port 2 "$i")" \
+    --mqtt "127.0.0.1:$(port 3 "$i")" --mqtt-plain "127.0.0.1:$(port 4 "$i")" --log-level error \
     >"$d.out" 2>"$d.err" &
   SERVER_PIDS+=($!)
 done
 t0=$(now)
 for i in $(seq 0 $((SERVERS - 1))); do
   d="$BENCH_TMP/s$i"
-  until curl -fsS -o /dev/null "http://127.0.0.1:$((28100 + i))/readyz" 2>/dev/null; do
+  until curl -fsS -o /dev/null "http://127.0.0.1:$(port 1 "$i")/readyz" 2>/dev/null; do
     kill -0 "${SERVER_PIDS[$i]}" 2>/dev/null || { cat "$d.err" >&2; echo "ferry $i exited early" >&2; exit 1; }
     sleep 0.05
   done
   export FERRY_CONFIG_DIR="$d-cli"
   f() { "$BENCH_TMP/ferry" "$@"; }
   key=$(head -c 32 /dev/urandom | base64)
-  f login --url "https://127.0.0.1:$((28200 + i))" --username admin --ca-file "$d/pki/ca.crt" >/dev/null
+  f login --url "https://127.0.0.1:$(port 2 "$i")" --username admin --ca-file "$d/pki/ca.crt" >/dev/null
   f group create -n bench >/dev/null
   f hub create -n hub -g bench --host-name 127.0.0.1 >/dev/null
   scope=$(f dps create -n dps -g bench --link-hub hub -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["properties"]["idScope"])')
@@ -56,22 +62,31 @@ for i in $(seq 0 $((SERVERS - 1))); do
   count=$((n - i * per < per ? n - i * per : per))
   addrs=()
   for w in $(seq 1 "$WORKERS"); do addrs+=(--source-addr "127.0.1.$((i * WORKERS + w))"); done
-  (FERRY_SIM_GROUP_KEY=$key exec "$BENCH_TMP/ferry" sim --count "$count" --prefix "s$i-" --provisioning-host "127.0.0.1:$((28300 + i))" \
+  (FERRY_SIM_GROUP_KEY=$key exec "$BENCH_TMP/ferry" sim --count "$count" --prefix "s$i-" --provisioning-host "127.0.0.1:$(port 3 "$i")" \
     --id-scope "$scope" --ca "$d/pki/ca.crt" --telemetry-interval "$INTERVAL" --workers "$WORKERS" "${addrs[@]}" \
-    --stats-interval 2s --json >"$d-sim.out" 2>"$d-sim.err") &
+    --concurrency "$CONCURRENCY" --stats-interval 2s --json >"$d-sim.out" 2>"$d-sim.err") &
   SIM_PIDS+=($!)
 done
-echo "command: $SERVERS x (ferry serve; ferry sim --count $per --workers $WORKERS --telemetry-interval $INTERVAL, TLS, group key via DPS)"
+echo "command: $SERVERS x (ferry serve; ferry sim --count $per --workers $WORKERS --concurrency $CONCURRENCY --telemetry-interval $INTERVAL, TLS, group key via DPS)"
 
-# total FIELD sums a field of every simulator's latest statistics line.
+# field FIELD I prints a field of simulator I's latest statistics line (no
+# Python per call: under load its start-up took seconds).
+field() {
+  local v
+  v=$(tail -n 1 "$BENCH_TMP/s$2-sim.out" 2>/dev/null | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" || true)
+  echo "${v:-0}"
+}
+# total FIELD sums a field over every simulator.
 total() {
-  local s=0 v
-  for i in $(seq 0 $((SERVERS - 1))); do
-    v=$(tail -n 1 "$BENCH_TMP/s$i-sim.out" 2>/dev/null | python3 -c "import json,sys; l=sys.stdin.read().strip(); print(json.loads(l)['$1'] if l else 0)")
-    s=$((s + v))
-  done
+  local s=0 i
+  for i in $(seq 0 $((SERVERS - 1))); do s=$((s + $(field "$1" "$i"))); done
   echo "$s"
 }
+# exported I counts the telemetry records in server I's export (a PUBACK
+# is sent only once its record is on disk).
+exported() { cat "$BENCH_TMP/s$1/export/"*.ndjson | grep -c '"messageSource":"telemetry"' || true; }
+# established I counts the TLS connections on server I's MQTT port.
+established() { ss -Htn state established "( sport = :$(port 3 "$1") )" | wc -l; }
 while :; do
   c=$(total connected)
   [ "$c" -ge "$n" ] && break
@@ -79,7 +94,7 @@ while :; do
   echo "  $(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.0f", b - a}') s: $c connected, load average $(cut -d' ' -f1 /proc/loadavg)"
   sleep 15
 done
-echo "all $n devices provisioned and connected after $(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}') s"
+echo "all $n devices provisioned and connected after $(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}') s (failed attempts, retried: $(total failures))"
 
 # procs lists the pids to measure: servers, sim parents and their workers.
 procs() {
@@ -90,12 +105,24 @@ procs() {
     for c in $(pgrep -P "${SIM_PIDS[$i]}"); do echo "ferry-sim-$i-worker $c"; done
   done
 }
-declare -A cpu0
+declare -A cpu0 sent0 acked0
 while read -r name pid; do cpu0[$pid]=$(cpu_ms "$pid"); done < <(procs)
-sent0=$(total sent) acked0=$(total acked)
+for i in $(seq 0 $((SERVERS - 1))); do sent0[$i]=$(field sent "$i") acked0[$i]=$(field acked "$i"); done
 sleep "$HOLD"
-sent1=$(total sent) acked1=$(total acked) conn=$(total connected)
-echo "over a ${HOLD} s hold: $conn of $n connected at its end; $((sent1 - sent0)) messages sent, $((acked1 - acked0)) acknowledged ($(((acked1 - acked0) / HOLD))/s)"
+echo "over a ${HOLD} s hold (load average $(cut -d' ' -f1-3 /proc/loadavg) at its end):"
+printf "%-7s %9s %11s %9s %9s %7s %8s %11s %11s\n" server connected established sent acked queued reconn "acked all" exported
+ts=0 ta=0 tq=0 tc=0 te=0 tr=0 tx=0 tall=0 short=0
+for i in $(seq 0 $((SERVERS - 1))); do
+  # acked first: every message acknowledged by then is already exported.
+  a=$(field acked "$i") s=$(field sent "$i") q=$(field queued "$i") c=$(field connected "$i") r=$(field reconnects "$i")
+  e=$(established "$i") x=$(exported "$i")
+  [ "$x" -ge "$a" ] || short=$((short + a - x))
+  printf "%-7s %9d %11d %9d %9d %7d %8d %11d %11d\n" "s$i" "$c" "$e" $((s - sent0[$i])) $((a - acked0[$i])) "$q" "$r" "$a" "$x"
+  ts=$((ts + s - sent0[$i])) ta=$((ta + a - acked0[$i])) tq=$((tq + q)) tc=$((tc + c)) te=$((te + e)) tr=$((tr + r)) tall=$((tall + a)) tx=$((tx + x))
+done
+printf "%-7s %9d %11d %9d %9d %7d %8d %11d %11d\n" total "$tc" "$te" "$ts" "$ta" "$tq" "$tr" "$tall" "$tx"
+echo "$tc of $n connected; $ts messages sent and $ta acknowledged over the hold ($((ta / HOLD))/s), $tq awaiting PUBACK at its end;"
+echo "acknowledged since the start but missing from the export: $short"
 printf "%-22s %8s %10s %8s\n" process pid "RSS MiB" "CPU %"
 rss_sum=0 cpu_sum=0
 while read -r name pid; do
