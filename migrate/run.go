@@ -277,7 +277,11 @@ func (o *Orchestrator) derive(ctx context.Context, r *run) error {
 			ts = append(ts, chain(r, d, to, now, reason)...)
 			continue
 		}
-		if d.rec.State == ferry.DeviceCommanded && o.cfg.Hubs.Connected(r.m.SourceHubID, d.rec.DeviceID) {
+		if d.rec.State == ferry.DeviceCommanded {
+			// The command may not have gone out (commands are written up
+			// to commandLead before they are due), and after a restart
+			// the device may not be back yet: send it again, and while it
+			// is not online, again until its deadline.
 			d.resend = true
 		}
 	}
