@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -170,10 +171,10 @@ const transitionChunk = 500
 // device must follow each other (each From the previous To).
 //
 // The cost is per batch, not per transition: per migration and chunk of
-// devices one read of their records, one UPDATE … FROM (VALUES …) that
-// writes each device once (still guarded by its state) and one multi-row
-// INSERT of the history, instead of a read, a write and an insert for
-// every transition (which SQLite also parsed anew each time).
+// devices one read of their records and one multi-row INSERT of the
+// history, and one prepared UPDATE per device (guarded by its state),
+// instead of a read, a write and an insert for every transition (which
+// SQLite also parsed anew each time).
 func (o *ops) TransitionMigrationDevices(ctx context.Context, t []*ferry.MigrationTransition) error {
 	if len(t) == 0 {
 		return nil
@@ -280,41 +281,39 @@ func (o *ops) readMigrationDevices(ctx context.Context, q querier, migrationID s
 	return nil
 }
 
-// writeMigrationDevices writes one migration's changed records in one
-// statement, each only if its state is still the one it was read in.
+// writeMigrationDevices writes one migration's changed records, each only
+// if its state is still the one it was read in: one UPDATE per device,
+// prepared once. (One UPDATE … FROM (VALUES …) for all of them let SQLite
+// scan the migration's records for every statement: 18% of the server's
+// CPU in a 10,000-device migration.)
 func (o *ops) writeMigrationDevices(ctx context.Context, q querier, migrationID string, ids []string,
 	recs map[[2]string]*ferry.MigrationDevice, from map[[2]string]ferry.DeviceMigrationState) error {
-	args := make([]any, 1, 1+4*len(ids))
-	args[0] = migrationID
-	var b strings.Builder
-	docCol := "v.column3"
-	if o.d.postgres {
-		docCol += "::jsonb"
+	const upd = "UPDATE migration_devices SET state = $1, doc = $2 WHERE migration_id = $3 AND device_id = $4 AND state = $5"
+	exec := func(args ...any) (sql.Result, error) { return q.ExecContext(ctx, upd, args...) }
+	if p, ok := q.(preparer); ok && !o.d.postgres {
+		st, err := p.PrepareContext(ctx, upd)
+		if err != nil {
+			return fmt.Errorf("transition: %w", err)
+		}
+		defer st.Close()
+		exec = func(args ...any) (sql.Result, error) { return st.ExecContext(ctx, args...) }
 	}
-	fmt.Fprintf(&b, "UPDATE migration_devices SET state = v.column2, doc = %s FROM (VALUES ", docCol)
-	for i, id := range ids {
+	for _, id := range ids {
 		k := [2]string{migrationID, id}
 		d := recs[k]
 		doc, err := json.Marshal(d)
 		if err != nil {
 			return fmt.Errorf("transition: %w", err)
 		}
-		if i > 0 {
-			b.WriteString(", ")
+		res, err := exec(string(d.State), string(doc), migrationID, id, string(from[k]))
+		if err != nil {
+			return fmt.Errorf("transition: %w", err)
 		}
-		fmt.Fprintf(&b, "(%s)", placeholders(len(args)+1, 4))
-		args = append(args, id, string(d.State), string(doc), string(from[k]))
-	}
-	b.WriteString(") AS v WHERE migration_devices.migration_id = $1 AND migration_devices.device_id = v.column1" +
-		" AND migration_devices.state = v.column4")
-	res, err := q.ExecContext(ctx, b.String(), args...)
-	if err != nil {
-		return fmt.Errorf("transition: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("transition: %w", err)
-	} else if n != int64(len(ids)) {
-		return ferry.Errorf(ferry.ECONFLICT, "A device of migration %s changed state meanwhile.", migrationID)
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("transition: %w", err)
+		} else if n == 0 {
+			return ferry.Errorf(ferry.ECONFLICT, "The device %s changed state meanwhile.", id)
+		}
 	}
 	return nil
 }
