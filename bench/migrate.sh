@@ -52,9 +52,12 @@ scope=$(f dps create -n dps-a -g bench --link-hub hub-a -o json | python3 -c 'im
 f dps create -n dps-b -g bench --link-hub hub-b >/dev/null
 f dps enrollment-group create --dps-name dps-a --enrollment-id fleet --iot-hubs 127.0.0.1 --primary-key "$key" >/dev/null
 f dps enrollment-group create --dps-name dps-b --enrollment-id fleet --iot-hubs localhost --primary-key "$key" >/dev/null
-# TODO(lead): use `ferry hub device-template import` and `ferry hub
-# device-group create` (branch api) instead of writing to the database.
-"$BENCH_TMP/migtool" setup --db "$BENCH_TMP/data/ferry.db" --hub hub-a --model "$model" --group movers
+cat >"$BENCH_TMP/model.json" <<EOF
+{"@context": "dtmi:dtdl:context;2", "@id": "$model", "@type": "Interface", "displayName": "Bench device",
+ "contents": [{"@type": "Component", "name": "migration", "schema": "dtmi:azureiot:DeviceMigration;1"}]}
+EOF
+f hub device-template import --hub-name hub-a -g bench --file "$BENCH_TMP/model.json" >/dev/null
+f hub device-group create --hub-name hub-a -g bench --name movers --filter "\$template = '$model'" >/dev/null
 
 echo "command: ferry sim --count $n --telemetry-interval $INTERVAL --workers ${SIM_WORKERS:-0} --concurrency ${SIM_CONCURRENCY:-256} (TLS, group key, via DPS A)"
 t0=$(now)

@@ -73,6 +73,13 @@ type Orchestrator struct {
 	// Owned by the loop goroutine.
 	runs     map[string]*run
 	byDevice map[string][]*run
+	// Transitions observed in events and method results since the last
+	// tick, written together at the next one (or sooner when many), before
+	// anything acts on them: until then devices keep their written state
+	// and tent holds the states they will have.
+	pending  map[*run][]*ferry.MigrationTransition
+	npending int
+	tent     map[*dev]ferry.DeviceMigrationState
 }
 
 type op struct {
@@ -104,7 +111,8 @@ func New(cfg Config) (*Orchestrator, error) {
 		cfg.RetryInterval = 5 * time.Second
 	}
 	return &Orchestrator{cfg: cfg, log: cfg.Logger.With("subsystem", "migrate"), now: cfg.Now,
-		runs: map[string]*run{}, byDevice: map[string][]*run{}, watched: map[string]int{}}, nil
+		runs: map[string]*run{}, byDevice: map[string][]*run{}, watched: map[string]int{},
+		pending: map[*run][]*ferry.MigrationTransition{}, tent: map[*dev]ferry.DeviceMigrationState{}}, nil
 }
 
 // Start subscribes to the bus, loads the migrations that are running,

@@ -123,3 +123,45 @@ func BenchmarkUpdateConnections(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkTransitionMigrationDevices writes one batch of transitions (each
+// device one step on, as the orchestrator does per tick); ns/op is per
+// batch.
+func BenchmarkTransitionMigrationDevices(b *testing.B) {
+	states := []ferry.DeviceMigrationState{ferry.DeviceCommanded, ferry.DeviceAcknowledged, ferry.DeviceProvisioned,
+		ferry.DeviceConnected, ferry.DeviceVerified}
+	for _, n := range []int{1, 100} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			benchBackends(b, func(b *testing.B, s ferry.Store) {
+				if err := s.CreateHub(ctx, &ferry.Hub{ID: "h", Name: "h", HostName: "h"}); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.CreateMigration(ctx, &ferry.Migration{ID: "m", Name: "m", SourceHubID: "h"}); err != nil {
+					b.Fatal(err)
+				}
+				recs := make([]*ferry.MigrationDevice, n)
+				for i := range recs {
+					recs[i] = &ferry.MigrationDevice{MigrationID: "m", DeviceID: fmt.Sprintf("dev-%09d", i), State: states[0]}
+				}
+				if err := s.AddMigrationDevices(ctx, recs); err != nil {
+					b.Fatal(err)
+				}
+				ts := make([]*ferry.MigrationTransition, n)
+				b.ReportAllocs()
+				step := 0
+				for b.Loop() {
+					from, to := states[step%len(states)], states[(step+1)%len(states)]
+					now := time.Now().UTC()
+					for i := range ts {
+						ts[i] = &ferry.MigrationTransition{MigrationID: "m", DeviceID: recs[i].DeviceID, From: from, To: to, At: now,
+							Reason: "benchmark", Deadline: now.Add(time.Minute)}
+					}
+					if err := s.TransitionMigrationDevices(ctx, ts); err != nil {
+						b.Fatal(err)
+					}
+					step++
+				}
+			})
+		})
+	}
+}

@@ -154,6 +154,6 @@ func (db *DB) openSQLite(ctx context.Context, dsn string) error {
 		r.SetMaxIdleConns(n)
 	}
 	db.d = &dialect{}
-	db.w, db.r = w, r
+	db.w, db.r, db.stmts = w, r, &stmtCache{}
 	return nil
 }

@@ -29,7 +29,7 @@ func (o *ops) CreateHub(ctx context.Context, h *ferry.Hub) error {
 
 // GetHub returns a hub by ID.
 func (o *ops) GetHub(ctx context.Context, id string) (*ferry.Hub, error) {
-	return hubs.getKey(ctx, o.rq(), id)
+	return hubs.getKey(ctx, o.hotR(), id)
 }
 
 // GetHubByName returns a hub by name (case-insensitive).
@@ -39,7 +39,7 @@ func (o *ops) GetHubByName(ctx context.Context, name string) (*ferry.Hub, error)
 
 // GetHubByHost returns a hub by host name (case-insensitive).
 func (o *ops) GetHubByHost(ctx context.Context, host string) (*ferry.Hub, error) {
-	return hubs.get(ctx, o.rq(), (&cond{}).eq("host_lc", lower(host)))
+	return hubs.get(ctx, o.hotR(), (&cond{}).eq("host_lc", lower(host)))
 }
 
 // ListHubs returns a page of hubs ordered by ID.
@@ -85,7 +85,9 @@ func (o *ops) CreateDeviceIdentity(ctx context.Context, d *ferry.DeviceIdentity)
 	if d.HubID == "" || d.DeviceID == "" {
 		return ferry.Errorf(ferry.EINVALID, "A device identity needs a hub and a device ID.")
 	}
+	o.warm(ctx, identities.putSQL(false), twins.putSQL(false))
 	return o.write(ctx, func(q querier) error {
+		q = o.hotTx(q)
 		if err := identities.insert(ctx, o.d, q, d); err != nil {
 			return err
 		}
@@ -97,7 +99,7 @@ func (o *ops) CreateDeviceIdentity(ctx context.Context, d *ferry.DeviceIdentity)
 
 // GetDeviceIdentity returns an identity.
 func (o *ops) GetDeviceIdentity(ctx context.Context, hubID, deviceID string) (*ferry.DeviceIdentity, error) {
-	return identities.getKey(ctx, o.rq(), hubID, deviceID)
+	return identities.getKey(ctx, o.hotR(), hubID, deviceID)
 }
 
 func identityCond(f ferry.DeviceIdentityFilter) *cond {
@@ -135,7 +137,7 @@ func (o *ops) CountDeviceIdentities(ctx context.Context, f ferry.DeviceIdentityF
 
 // UpdateDeviceIdentity replaces an identity if ifMatch matches.
 func (o *ops) UpdateDeviceIdentity(ctx context.Context, d *ferry.DeviceIdentity, ifMatch string) error {
-	return identities.update(ctx, o.d, o.wq(), d, ifMatch)
+	return identities.update(ctx, o.d, o.hotW(), d, ifMatch)
 }
 
 // DeleteDeviceIdentity removes an identity with its twin and messages.
@@ -211,12 +213,12 @@ func (o *ops) UpdateConnections(ctx context.Context, hubID string, u []ferry.Con
 
 // GetTwin returns a twin.
 func (o *ops) GetTwin(ctx context.Context, hubID, deviceID string) (*ferry.Twin, error) {
-	return twins.getKey(ctx, o.rq(), hubID, deviceID)
+	return twins.getKey(ctx, o.hotR(), hubID, deviceID)
 }
 
 // UpdateTwin replaces a twin if ifMatch matches and sets a new ETag.
 func (o *ops) UpdateTwin(ctx context.Context, t *ferry.Twin, ifMatch string) error {
-	return twins.update(ctx, o.d, o.wq(), t, ifMatch)
+	return twins.update(ctx, o.d, o.hotW(), t, ifMatch)
 }
 
 var hubDeviceGroups = &table[ferry.HubDeviceGroup]{

@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/ferry-iot/ferry"
 )
@@ -157,48 +160,162 @@ func (o *ops) CountMigrationDevices(ctx context.Context, migrationID string) (ma
 	return out, nil
 }
 
+// transitionChunk bounds the devices (and history rows) one statement of
+// TransitionMigrationDevices carries, well under both databases' limits on
+// bound parameters.
+const transitionChunk = 500
+
 // TransitionMigrationDevices applies transitions and appends them to the
 // history, all or nothing. Each is a compare-and-set on the device's state;
-// a transition to commanded counts an attempt.
+// a transition to commanded counts an attempt. Several transitions of one
+// device must follow each other (each From the previous To).
+//
+// The cost is per batch, not per transition: per migration and chunk of
+// devices one read of their records and one multi-row INSERT of the
+// history, and one prepared UPDATE per device (guarded by its state),
+// instead of a read, a write and an insert for every transition (which
+// SQLite also parsed anew each time).
 func (o *ops) TransitionMigrationDevices(ctx context.Context, t []*ferry.MigrationTransition) error {
+	if len(t) == 0 {
+		return nil
+	}
+	// Devices by migration, in order of first appearance.
+	var migs []string
+	devs := map[string][]string{}
+	seen := map[[2]string]bool{}
+	for _, x := range t {
+		k := [2]string{x.MigrationID, x.DeviceID}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if _, ok := devs[x.MigrationID]; !ok {
+			migs = append(migs, x.MigrationID)
+		}
+		devs[x.MigrationID] = append(devs[x.MigrationID], x.DeviceID)
+	}
 	return o.atomic(ctx, func(q querier) error {
+		recs := make(map[[2]string]*ferry.MigrationDevice, len(seen))
+		for _, mid := range migs {
+			for ids := range slices.Chunk(devs[mid], transitionChunk) {
+				if err := o.readMigrationDevices(ctx, q, mid, ids, recs); err != nil {
+					return err
+				}
+			}
+		}
+		from := make(map[[2]string]ferry.DeviceMigrationState, len(recs))
 		for _, x := range t {
-			d, err := migrationDevices.getForUpdate(ctx, o.d, q, x.MigrationID, x.DeviceID)
-			if err != nil {
-				return err
+			k := [2]string{x.MigrationID, x.DeviceID}
+			d := recs[k]
+			if d == nil {
+				return migrationDevices.notFound()
 			}
 			if d.State != x.From {
 				return ferry.Errorf(ferry.ECONFLICT, "The device %s is %s, not %s.", x.DeviceID, d.State, x.From)
+			}
+			if _, ok := from[k]; !ok {
+				from[k] = d.State
 			}
 			d.State, d.Reason, d.Deadline, d.UpdatedAt = x.To, x.Reason, x.Deadline, x.At
 			if x.To == ferry.DeviceCommanded {
 				d.Attempts++
 			}
-			doc, err := json.Marshal(d)
-			if err != nil {
-				return fmt.Errorf("transition: %w", err)
+		}
+		for _, mid := range migs {
+			for ids := range slices.Chunk(devs[mid], transitionChunk) {
+				if err := o.writeMigrationDevices(ctx, q, mid, ids, recs, from); err != nil {
+					return err
+				}
 			}
-			res, err := q.ExecContext(ctx, "UPDATE migration_devices SET state = $1, doc = $2 WHERE migration_id = $3 AND device_id = $4 AND state = $5",
-				string(x.To), string(doc), x.MigrationID, x.DeviceID, string(x.From))
-			if err != nil {
-				return fmt.Errorf("transition: %w", err)
+		}
+		for part := range slices.Chunk(t, transitionChunk) {
+			args := make([]any, 0, 3*len(part))
+			var b strings.Builder
+			b.WriteString("INSERT INTO migration_transitions (migration_id, device_id, doc) VALUES ")
+			for i, x := range part {
+				doc, err := json.Marshal(x)
+				if err != nil {
+					return fmt.Errorf("transition: %w", err)
+				}
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				fmt.Fprintf(&b, "(%s)", placeholders(len(args)+1, 3))
+				args = append(args, x.MigrationID, x.DeviceID, string(doc))
 			}
-			if n, err := res.RowsAffected(); err != nil {
-				return fmt.Errorf("transition: %w", err)
-			} else if n == 0 {
-				return ferry.Errorf(ferry.ECONFLICT, "The device %s changed state meanwhile.", x.DeviceID)
-			}
-			tdoc, err := json.Marshal(x)
-			if err != nil {
-				return fmt.Errorf("transition: %w", err)
-			}
-			if _, err := q.ExecContext(ctx, "INSERT INTO migration_transitions (migration_id, device_id, doc) VALUES ($1, $2, $3)",
-				x.MigrationID, x.DeviceID, string(tdoc)); err != nil {
+			if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
 				return fmt.Errorf("transition: %w", err)
 			}
 		}
 		return nil
 	})
+}
+
+// readMigrationDevices reads the records of one migration's devices into
+// recs, locking them on PostgreSQL.
+func (o *ops) readMigrationDevices(ctx context.Context, q querier, migrationID string, ids []string, recs map[[2]string]*ferry.MigrationDevice) error {
+	c := (&cond{}).eq("migration_id", migrationID).in("device_id", ids)
+	s := "SELECT doc FROM migration_devices" + c.where()
+	if o.d.postgres {
+		s += " FOR UPDATE"
+	}
+	rows, err := q.QueryContext(ctx, s, c.args...)
+	if err != nil {
+		return fmt.Errorf("transition: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return fmt.Errorf("transition: %w", err)
+		}
+		d, err := migrationDevices.decode(doc)
+		if err != nil {
+			return err
+		}
+		recs[[2]string{d.MigrationID, d.DeviceID}] = d
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("transition: %w", err)
+	}
+	return nil
+}
+
+// writeMigrationDevices writes one migration's changed records, each only
+// if its state is still the one it was read in: one UPDATE per device,
+// prepared once. (One UPDATE … FROM (VALUES …) for all of them let SQLite
+// scan the migration's records for every statement: 18% of the server's
+// CPU in a 10,000-device migration.)
+func (o *ops) writeMigrationDevices(ctx context.Context, q querier, migrationID string, ids []string,
+	recs map[[2]string]*ferry.MigrationDevice, from map[[2]string]ferry.DeviceMigrationState) error {
+	const upd = "UPDATE migration_devices SET state = $1, doc = $2 WHERE migration_id = $3 AND device_id = $4 AND state = $5"
+	exec := func(args ...any) (sql.Result, error) { return q.ExecContext(ctx, upd, args...) }
+	if p, ok := q.(preparer); ok && !o.d.postgres {
+		st, err := p.PrepareContext(ctx, upd)
+		if err != nil {
+			return fmt.Errorf("transition: %w", err)
+		}
+		defer st.Close()
+		exec = func(args ...any) (sql.Result, error) { return st.ExecContext(ctx, args...) }
+	}
+	for _, id := range ids {
+		k := [2]string{migrationID, id}
+		d := recs[k]
+		doc, err := json.Marshal(d)
+		if err != nil {
+			return fmt.Errorf("transition: %w", err)
+		}
+		res, err := exec(string(d.State), string(doc), migrationID, id, string(from[k]))
+		if err != nil {
+			return fmt.Errorf("transition: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("transition: %w", err)
+		} else if n == 0 {
+			return ferry.Errorf(ferry.ECONFLICT, "The device %s changed state meanwhile.", id)
+		}
+	}
+	return nil
 }
 
 var migrationTransitions = &table[ferry.MigrationTransition]{name: "migration_transitions", what: "transition"}

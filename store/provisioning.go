@@ -25,7 +25,7 @@ func (o *ops) CreateProvisioningService(ctx context.Context, s *ferry.Provisioni
 
 // GetProvisioningService returns a service by ID.
 func (o *ops) GetProvisioningService(ctx context.Context, id string) (*ferry.ProvisioningService, error) {
-	return provisioningServices.getKey(ctx, o.rq(), id)
+	return provisioningServices.getKey(ctx, o.hotR(), id)
 }
 
 // GetProvisioningServiceByName returns a service by name (case-insensitive).
@@ -35,7 +35,7 @@ func (o *ops) GetProvisioningServiceByName(ctx context.Context, name string) (*f
 
 // GetProvisioningServiceByScope returns a service by ID scope (case-insensitive).
 func (o *ops) GetProvisioningServiceByScope(ctx context.Context, idScope string) (*ferry.ProvisioningService, error) {
-	return provisioningServices.get(ctx, o.rq(), (&cond{}).eq("scope_lc", lower(idScope)))
+	return provisioningServices.get(ctx, o.hotR(), (&cond{}).eq("scope_lc", lower(idScope)))
 }
 
 // ListProvisioningServices returns a page of services ordered by ID.
@@ -90,7 +90,7 @@ func (o *ops) PutEnrollmentGroup(ctx context.Context, g *ferry.EnrollmentGroup, 
 
 // GetEnrollmentGroup returns a group (ID case-insensitive).
 func (o *ops) GetEnrollmentGroup(ctx context.Context, serviceID, id string) (*ferry.EnrollmentGroup, error) {
-	return enrollmentGroups.getKey(ctx, o.rq(), serviceID, lower(id))
+	return enrollmentGroups.getKey(ctx, o.hotR(), serviceID, lower(id))
 }
 
 // ListEnrollmentGroups returns a page of a service's groups ordered by ID.
@@ -147,12 +147,12 @@ func (o *ops) PutRegistration(ctx context.Context, r *ferry.RegistrationRecord) 
 	if r.ServiceID == "" || r.RegistrationID == "" {
 		return ferry.Errorf(ferry.EINVALID, "A registration needs a service and a registration ID.")
 	}
-	return registrations.upsert(ctx, o.d, o.wq(), r)
+	return registrations.upsert(ctx, o.d, o.hotW(), r)
 }
 
 // GetRegistration returns a record (case-insensitive).
 func (o *ops) GetRegistration(ctx context.Context, serviceID, registrationID string) (*ferry.RegistrationRecord, error) {
-	return registrations.getKey(ctx, o.rq(), serviceID, lower(registrationID))
+	return registrations.getKey(ctx, o.hotR(), serviceID, lower(registrationID))
 }
 
 // ListRegistrations returns a page of records ordered by registration ID.

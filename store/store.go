@@ -150,6 +150,9 @@ func (db *DB) Ping(ctx context.Context) error {
 // Close releases the database.
 func (db *DB) Close() error {
 	var errs []error
+	if db.stmts != nil {
+		errs = append(errs, db.stmts.close())
+	}
 	if db.r != nil && db.r != db.w {
 		errs = append(errs, db.r.Close())
 	}
@@ -172,7 +175,7 @@ func (db *DB) WithTx(ctx context.Context, fn func(tx ferry.Tx) error) (err error
 			panic(p)
 		}
 	}()
-	if err := fn(&ops{d: db.d, tx: tx, w: db.w, r: db.r}); err != nil {
+	if err := fn(&ops{d: db.d, tx: tx, w: db.w, r: db.r, stmts: db.stmts}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -185,9 +188,10 @@ func (db *DB) WithTx(ctx context.Context, fn func(tx ferry.Tx) error) (err error
 // ops implements every store method, either on the database (each call in
 // its own transaction) or inside one transaction of WithTx.
 type ops struct {
-	d    *dialect
-	tx   *sql.Tx // non-nil inside WithTx
-	w, r *sql.DB // the writer and the reader pools (the same on PostgreSQL)
+	d     *dialect
+	tx    *sql.Tx    // non-nil inside WithTx
+	w, r  *sql.DB    // the writer and the reader pools (the same on PostgreSQL)
+	stmts *stmtCache // the hot paths' statements, on SQLite
 }
 
 // querier is what *sql.DB, *sql.Tx and *sql.Conn share.

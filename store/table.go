@@ -81,16 +81,7 @@ func (t *table[T]) put(ctx context.Context, d *dialect, q querier, v *T, replace
 	}
 	vals, err := t.values(v)
 	if err == nil {
-		cols := t.allCols()
-		s := fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", t.name, strings.Join(cols, ", "), placeholders(1, len(cols)))
-		if replace {
-			var set []string
-			for _, c := range cols[len(t.key):] {
-				set = append(set, c+" = excluded."+c)
-			}
-			s += fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s", strings.Join(t.key, ", "), strings.Join(set, ", "))
-		}
-		_, err = q.ExecContext(ctx, s, vals...)
+		_, err = q.ExecContext(ctx, t.putSQL(replace), vals...)
 	}
 	if err != nil {
 		if t.etag != nil {
@@ -99,6 +90,20 @@ func (t *table[T]) put(ctx context.Context, d *dialect, q querier, v *T, replace
 		return fmt.Errorf("store %s: %w", t.what, d.mapErr(err, t.what))
 	}
 	return nil
+}
+
+// putSQL is the statement of put.
+func (t *table[T]) putSQL(replace bool) string {
+	cols := t.allCols()
+	s := fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", t.name, strings.Join(cols, ", "), placeholders(1, len(cols)))
+	if replace {
+		var set []string
+		for _, c := range cols[len(t.key):] {
+			set = append(set, c+" = excluded."+c)
+		}
+		s += fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s", strings.Join(t.key, ", "), strings.Join(set, ", "))
+	}
+	return s
 }
 
 // update replaces an existing record if ifMatch matches its ETag, and sets

@@ -1,16 +1,13 @@
-// Command migtool supports bench/migrate.sh: it puts a device template and
-// a hub device group into a Ferry server's database (setup), turns a
-// migration report into per-phase times (phases), and checks a durable
-// export for lost telemetry sequence numbers (seqcheck).
+// Command migtool supports bench/migrate.sh: it turns a migration report
+// into per-phase times (phases) and checks a durable export for lost
+// telemetry sequence numbers (seqcheck).
 //
-//	migtool setup --db FILE --hub NAME --model DTMI --group NAME
 //	migtool phases < report.json
 //	migtool seqcheck --export DIR --prefix sim- --count N [--sent S]
 package main
 
 import (
 	"cmp"
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -24,18 +21,15 @@ import (
 	"github.com/ferry-iot/ferry"
 	"github.com/ferry-iot/ferry/export"
 	"github.com/ferry-iot/ferry/migrate"
-	"github.com/ferry-iot/ferry/store"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: migtool setup|phases|seqcheck [flags]")
+		fmt.Fprintln(os.Stderr, "usage: migtool phases|seqcheck [flags]")
 		os.Exit(2)
 	}
 	var err error
 	switch os.Args[1] {
-	case "setup":
-		err = setup(os.Args[2:])
 	case "phases":
 		err = phases(os.Stdin, os.Stdout)
 	case "seqcheck":
@@ -47,45 +41,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "migtool:", err)
 		os.Exit(1)
 	}
-}
-
-// setup writes the template and the hub device group straight into the
-// store, as cmd/ferry's crash test does.
-// TODO(lead): switch bench/migrate.sh to `ferry hub device-template import`
-// and `ferry hub device-group create` once branch api lands, and drop this.
-func setup(args []string) error {
-	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
-	db := fs.String("db", "", "the server's database (SQLite file or postgres:// URL)")
-	hubName := fs.String("hub", "", "the source hub's name")
-	model := fs.String("model", "", "the devices' model ID")
-	group := fs.String("group", "", "the hub device group to create")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *db == "" || *hubName == "" || *model == "" || *group == "" {
-		return errors.New("setup: --db, --hub, --model and --group are required")
-	}
-	ctx := context.Background()
-	st, err := store.Open(ctx, store.Config{URL: *db})
-	if err != nil {
-		return fmt.Errorf("setup: %w", err)
-	}
-	defer st.Close()
-	now := time.Now()
-	t := &ferry.DeviceTemplate{ID: *model, DisplayName: "Bench device", HasDeviceMove: true, MigrationComponent: "migration", CreatedAt: now,
-		Model: json.RawMessage(`{"@id":"` + *model + `","@type":"Interface","contents":[{"@type":"Component","name":"migration","schema":"dtmi:azureiot:DeviceMigration;1"}]}`)}
-	if err := st.PutDeviceTemplate(ctx, t); err != nil {
-		return fmt.Errorf("setup: %w", err)
-	}
-	h, err := st.GetHubByName(ctx, *hubName)
-	if err != nil {
-		return fmt.Errorf("setup: %w", err)
-	}
-	g := &ferry.HubDeviceGroup{ID: ferry.NewUUID(), HubID: h.ID, Name: *group, Query: "$template = '" + *model + "'", CreatedAt: now}
-	if err := st.CreateHubDeviceGroup(ctx, g); err != nil {
-		return fmt.Errorf("setup: %w", err)
-	}
-	return nil
 }
 
 // phaseOrder is the order in which a moving device passes the states.

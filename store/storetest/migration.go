@@ -165,6 +165,57 @@ var _ = register("Migration", func(t *testing.T, s ferry.Store) {
 		t.Errorf("ListMigrationTransitions d000 (-want +got):\n%s", d)
 	}
 
+	// One batch may take a device several steps (each From the previous
+	// To) and span more devices than one statement carries.
+	many := seq("bulk", 1203)
+	var bulk []*ferry.MigrationDevice
+	for _, id := range many {
+		bulk = append(bulk, &ferry.MigrationDevice{MigrationID: "m1", DeviceID: id, Wave: 1, State: ferry.DevicePending, UpdatedAt: t0})
+	}
+	must(t, s.AddMigrationDevices(ctx, bulk))
+	var steps []*ferry.MigrationTransition
+	for i, id := range many {
+		steps = append(steps, &ferry.MigrationTransition{MigrationID: "m1", DeviceID: id, From: ferry.DevicePending, To: ferry.DeviceCommanded,
+			At: at, Deadline: at.Add(time.Minute)})
+		if i%2 == 0 {
+			steps = append(steps,
+				&ferry.MigrationTransition{MigrationID: "m1", DeviceID: id, From: ferry.DeviceCommanded, To: ferry.DeviceAcknowledged, At: at.Add(time.Second), Reason: "ok"},
+				&ferry.MigrationTransition{MigrationID: "m1", DeviceID: id, From: ferry.DeviceAcknowledged, To: ferry.DeviceCommanded, At: at.Add(2 * time.Second), Reason: "again"})
+		}
+	}
+	must(t, s.TransitionMigrationDevices(ctx, steps))
+	for _, i := range []int{0, 1, 600, 1202} {
+		d, err := s.GetMigrationDevice(ctx, "m1", many[i])
+		must(t, err)
+		want := &ferry.MigrationDevice{MigrationID: "m1", DeviceID: many[i], Wave: 1, State: ferry.DeviceCommanded, Attempts: 1, UpdatedAt: at,
+			Deadline: at.Add(time.Minute)}
+		if i%2 == 0 {
+			want.Attempts, want.Reason, want.UpdatedAt, want.Deadline = 2, "again", at.Add(2*time.Second), time.Time{}
+		}
+		if diff := cmp.Diff(want, d); diff != "" {
+			t.Errorf("%s after a chain (-want +got):\n%s", many[i], diff)
+		}
+	}
+	if d := cmp.Diff([]string{"bulk600:pending>commanded", "bulk600:commanded>acknowledged", "bulk600:acknowledged>commanded"}, tr("bulk600")); d != "" {
+		t.Errorf("ListMigrationTransitions bulk600 (-want +got):\n%s", d)
+	}
+	// A chain that breaks in the middle, past the first statement's
+	// devices, refuses the whole batch.
+	steps = steps[:0]
+	for _, id := range many {
+		steps = append(steps, &ferry.MigrationTransition{MigrationID: "m1", DeviceID: id, From: ferry.DeviceCommanded, To: ferry.DeviceAcknowledged, At: at})
+	}
+	steps = append(steps, &ferry.MigrationTransition{MigrationID: "m1", DeviceID: many[900], From: ferry.DeviceCommanded, To: ferry.DeviceVerified, At: at})
+	wantCode(t, s.TransitionMigrationDevices(ctx, steps), ferry.ECONFLICT)
+	d, err = s.GetMigrationDevice(ctx, "m1", many[0])
+	must(t, err)
+	if d.State != ferry.DeviceCommanded {
+		t.Errorf("%s = %s after a refused batch, want commanded", many[0], d.State)
+	}
+	if n := len(tr("bulk000")); n != 3 {
+		t.Errorf("bulk000 has %d transitions after a refused batch, want 3", n)
+	}
+
 	must(t, s.DeleteMigration(ctx, "m1"))
 	wantCode(t, s.DeleteMigration(ctx, "m1"), ferry.ENOTFOUND)
 	_, err = s.GetMigrationDevice(ctx, "m1", "d000")
