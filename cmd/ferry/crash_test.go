@@ -20,7 +20,6 @@ import (
 
 	"github.com/ferry-iot/ferry"
 	"github.com/ferry-iot/ferry/device"
-	"github.com/ferry-iot/ferry/export"
 	"github.com/ferry-iot/ferry/pki"
 	"github.com/ferry-iot/ferry/store"
 	"github.com/ferry-iot/ferry/store/storetest"
@@ -262,36 +261,7 @@ func testMigrationSurvivesSIGKILL(t *testing.T, dbURL string) {
 		}
 	}
 
-	recs, err := export.ReadAll(filepath.Join(data, "export"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]map[int64]bool{}
-	for _, r := range recs {
-		if r.MessageSource != "telemetry" {
-			continue
-		}
-		var body struct{ Seq *int64 }
-		if json.Unmarshal(r.Telemetry, &body) != nil || body.Seq == nil {
-			continue
-		}
-		if seen[r.DeviceID] == nil {
-			seen[r.DeviceID] = map[int64]bool{}
-		}
-		seen[r.DeviceID][*body.Seq] = true
-	}
-	for _, d := range devs {
-		var missing []int64
-		for i := range sent[d.id] {
-			if !seen[d.id][i] {
-				missing = append(missing, i)
-			}
-		}
-		if len(missing) > 0 {
-			t.Errorf("%s: %d of %d acknowledged sequence numbers missing from the export, first %v",
-				d.id, len(missing), sent[d.id], missing[:min(10, len(missing))])
-		}
-	}
+	checkExports(t, devs, sent, data)
 }
 
 // waitWithin polls cond every 100 ms until it holds, failing after d.

@@ -67,25 +67,7 @@ or a DeviceMove command at the root (method DeviceMove).`,
 	it.add(imp, false)
 	imp.Flags().StringVarP(&file, "file", "f", "", "the JSON file holding the model")
 
-	var lt hubTarget
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List device templates",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			s, host, err := lt.resolve(ctx, e, false)
-			if err != nil {
-				return err
-			}
-			all, err := centralList(ctx, s, host, "/api/deviceTemplates?api-version="+apiCentral)
-			if err != nil {
-				return err
-			}
-			return render(e.stdout, *format, all, templateColumns)
-		},
-	}
-	lt.add(list, false)
+	list := centralListCmd(e, format, "List device templates", "/api/deviceTemplates", templateColumns)
 
 	var st hubTarget
 	var showID string
@@ -143,6 +125,31 @@ func templatePath(id string) string {
 
 // centralList reads every page of an IoT Central-shaped list. nextLink
 // carries the hub's host, which the CLI may not reach directly: only its
+// centralListCmd is the list command of an IoT Central-shaped collection
+// at a hub's host: every page of path, rendered with cols.
+func centralListCmd(e *env, format *string, short, path string, cols []column) *cobra.Command {
+	var ht hubTarget
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, host, err := ht.resolve(ctx, e, false)
+			if err != nil {
+				return err
+			}
+			all, err := centralList(ctx, s, host, path+"?api-version="+apiCentral)
+			if err != nil {
+				return err
+			}
+			return render(e.stdout, *format, all, cols)
+		},
+	}
+	ht.add(cmd, false)
+	return cmd
+}
+
 // path and query are followed, through the profile's server.
 func centralList(ctx context.Context, s *session, host, path string) ([]any, error) {
 	all := []any{}
@@ -256,25 +263,7 @@ The group's ID is --id, or a new UUID.`,
 	fl.StringVar(&filter, "filter", "", "the devices it holds: SELECT * FROM devices WHERE ..., or the condition alone")
 	fl.StringVar(&desc, "description", "", "what the group is for")
 
-	var lt hubTarget
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List a hub's device groups",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			s, host, err := lt.resolve(ctx, e, false)
-			if err != nil {
-				return err
-			}
-			all, err := centralList(ctx, s, host, "/api/deviceGroups?api-version="+apiCentral)
-			if err != nil {
-				return err
-			}
-			return render(e.stdout, *format, all, hubGroupColumns)
-		},
-	}
-	lt.add(list, false)
+	list := centralListCmd(e, format, "List a hub's device groups", "/api/deviceGroups", hubGroupColumns)
 
 	var st groupTarget
 	show := &cobra.Command{
