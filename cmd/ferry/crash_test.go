@@ -235,7 +235,7 @@ func testMigrationSurvivesSIGKILL(t *testing.T, dbURL string) {
 
 	// Stop telemetry, wait for every message to be acknowledged, then stop
 	// the server cleanly so that the export is complete on disk.
-	sent := stopCrashDevices(t, devs)
+	sent := stopDevices(t, devs)
 	var reconnects uint64
 	for _, d := range devs {
 		if h := d.c.Hub(); !strings.HasPrefix(h, "localhost") {
@@ -364,9 +364,9 @@ func startPoolDevices(t *testing.T, pool *x509.CertPool, prefix, port, scope, gr
 	return devs
 }
 
-// stopCrashDevices stops telemetry, waits until every message is
+// stopDevices stops telemetry, waits until every message is
 // acknowledged and returns how many each device sent.
-func stopCrashDevices(t *testing.T, devs []*cliDevice) map[string]int64 {
+func stopDevices(t *testing.T, devs []*cliDevice) map[string]int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -225,7 +225,7 @@ func testMigrateCLI(t *testing.T, ce *cliEnv) {
 	if code, _, errs := ce.run(t, "migrate", "show", "-g", "fleet", "-n", "move-1"); code != 1 || !strings.Contains(errs, "ResourceNotFound") {
 		t.Errorf("show after delete: exit %d: %s", code, errs)
 	}
-	stopCLIDevices(t, devs)
+	stopDevices(t, devs)
 }
 
 // startCLIDevices provisions n devices at scope and starts their telemetry.
@@ -285,21 +285,6 @@ func startCLIDevices(t *testing.T, m *Main, port, scope, groupKey string, n int)
 		}
 	})
 	return devs
-}
-
-// stopCLIDevices stops telemetry and checks that every message was
-// acknowledged.
-func stopCLIDevices(t *testing.T, devs []*cliDevice) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, d := range devs {
-		close(d.stop)
-		<-d.done
-		if err := d.c.Flush(ctx); err != nil {
-			t.Errorf("flush %s: %v", d.id, err)
-		}
-	}
 }
 
 func must(t *testing.T, err error) {

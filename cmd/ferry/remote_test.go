@@ -195,7 +195,7 @@ func TestMigrationAcrossFerryProcesses(t *testing.T) {
 		t.Fatalf("after failback: %+v", after)
 	}
 
-	sent := stopCrashDevices(t, devs)
+	sent := stopDevices(t, devs)
 	for _, d := range devs {
 		want := "127.0.0.2"
 		if back[d.id] {
@@ -515,7 +515,7 @@ func TestMigrationAcrossFerryProcessesFailsBack(t *testing.T) {
 		st.Waves[1].State != "pending" {
 		t.Fatalf("migration: %+v", st)
 	}
-	sent := stopCrashDevices(t, f.devs)
+	sent := stopDevices(t, f.devs)
 	for _, d := range f.devs {
 		if h := d.c.Hub(); !strings.HasPrefix(h, "127.0.0.1") {
 			t.Errorf("%s is on %s", d.id, h)
