@@ -60,30 +60,7 @@ func TestProvisionX509(t *testing.T) {
 		p := devicetest.NewPlane(t, s)
 		ctx := context.Background()
 		now := time.Now()
-		caCert, caKey, err := pki.NewCA("Device CA", now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		code, err := pki.NewVerificationCode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.PutProvisioningCA(ctx, &ferry.ProvisioningCA{ServiceID: p.SvcA.ID, Name: "device-ca", DER: caCert.Raw,
-			Subject: caCert.Subject.String(), Thumbprint: pki.ThumbprintSHA1(caCert), VerificationCode: code,
-			NotBefore: caCert.NotBefore, NotAfter: caCert.NotAfter, CreatedAt: now, UpdatedAt: now}, ""); err != nil {
-			t.Fatal(err)
-		}
-		vc, _, err := pki.IssueClientCert(caCert, caKey, code, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Prov.VerifyCA(ctx, p.SvcA.ID, "device-ca", vc.Raw); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.PutEnrollmentGroup(ctx, &ferry.EnrollmentGroup{ServiceID: p.SvcA.ID, ID: "x509-group", Status: ferry.EnrollmentEnabled,
-			Attestation: ferry.Attestation{Type: ferry.AttestX509, CAName: "device-ca"}, CreatedAt: now, UpdatedAt: now}, ""); err != nil {
-			t.Fatal(err)
-		}
+		caCert, caKey := p.AddX509Group(p.SvcA, "device-ca", "x509-group")
 		leaf, key, err := pki.IssueClientCert(caCert, caKey, "dev-x509", now)
 		if err != nil {
 			t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"github.com/ferry-iot/ferry"
 	"github.com/ferry-iot/ferry/device"
 	"github.com/ferry-iot/ferry/device/devicetest"
-	"github.com/ferry-iot/ferry/pki"
 	"github.com/ferry-iot/ferry/sim"
 	"github.com/ferry-iot/ferry/store/storetest"
 	"github.com/google/go-cmp/cmp"
@@ -124,31 +123,7 @@ func TestRunX509SigningCA(t *testing.T) {
 		p := devicetest.NewPlane(t, s)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		now := time.Now()
-		caCert, caKey, err := pki.NewCA("Sim Device CA", now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		code, err := pki.NewVerificationCode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.PutProvisioningCA(ctx, &ferry.ProvisioningCA{ServiceID: p.SvcA.ID, Name: "sim-ca", DER: caCert.Raw,
-			Subject: caCert.Subject.String(), Thumbprint: pki.ThumbprintSHA1(caCert), VerificationCode: code,
-			NotBefore: caCert.NotBefore, NotAfter: caCert.NotAfter, CreatedAt: now, UpdatedAt: now}, ""); err != nil {
-			t.Fatal(err)
-		}
-		vc, _, err := pki.IssueClientCert(caCert, caKey, code, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Prov.VerifyCA(ctx, p.SvcA.ID, "sim-ca", vc.Raw); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.PutEnrollmentGroup(ctx, &ferry.EnrollmentGroup{ServiceID: p.SvcA.ID, ID: "x509", Status: ferry.EnrollmentEnabled,
-			Attestation: ferry.Attestation{Type: ferry.AttestX509, CAName: "sim-ca"}, CreatedAt: now, UpdatedAt: now}, ""); err != nil {
-			t.Fatal(err)
-		}
+		caCert, caKey := p.AddX509Group(p.SvcA, "sim-ca", "x509")
 		cfg := sim.Config{Count: 10, Prefix: "x509-", ProvisioningHost: p.ProvHost, IDScope: p.SvcA.IDScope,
 			SigningCert: caCert, SigningKey: caKey, TelemetryInterval: 100 * time.Millisecond,
 			Transport: device.Transport{TLS: p.ClientTLS}, StatsInterval: 100 * time.Millisecond}

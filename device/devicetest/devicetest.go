@@ -7,7 +7,9 @@ package devicetest
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -131,6 +133,39 @@ func (p *Plane) AddGroup(svc *ferry.ProvisioningService) {
 	if err := p.Store.PutEnrollmentGroup(context.Background(), g, ""); err != nil {
 		p.t.Fatal(err)
 	}
+}
+
+// AddX509Group gives svc a verified CA named caName (proof of possession
+// done) and an X.509 enrollment group groupID on it, and returns the CA's
+// certificate and key for issuing device certificates.
+func (p *Plane) AddX509Group(svc *ferry.ProvisioningService, caName, groupID string) (*x509.Certificate, *ecdsa.PrivateKey) {
+	p.t.Helper()
+	ctx, now := context.Background(), time.Now()
+	caCert, caKey, err := pki.NewCA(caName, now)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	code, err := pki.NewVerificationCode()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := p.Store.PutProvisioningCA(ctx, &ferry.ProvisioningCA{ServiceID: svc.ID, Name: caName, DER: caCert.Raw,
+		Subject: caCert.Subject.String(), Thumbprint: pki.ThumbprintSHA1(caCert), VerificationCode: code,
+		NotBefore: caCert.NotBefore, NotAfter: caCert.NotAfter, CreatedAt: now, UpdatedAt: now}, ""); err != nil {
+		p.t.Fatal(err)
+	}
+	vc, _, err := pki.IssueClientCert(caCert, caKey, code, now)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if _, err := p.Prov.VerifyCA(ctx, svc.ID, caName, vc.Raw); err != nil {
+		p.t.Fatal(err)
+	}
+	if err := p.Store.PutEnrollmentGroup(ctx, &ferry.EnrollmentGroup{ServiceID: svc.ID, ID: groupID, Status: ferry.EnrollmentEnabled,
+		Attestation: ferry.Attestation{Type: ferry.AttestX509, CAName: caName}, CreatedAt: now, UpdatedAt: now}, ""); err != nil {
+		p.t.Fatal(err)
+	}
+	return caCert, caKey
 }
 
 // NewHub creates a hub with the default policies.
