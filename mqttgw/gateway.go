@@ -206,6 +206,9 @@ func New(cfg Config) (*Gateway, error) {
 	if err := g.srv.AddHook(&hook{g: g}, nil); err != nil {
 		return nil, fmt.Errorf("mqttgw: add hook: %w", err)
 	}
+	if err := slowHousekeeping(g.srv, HousekeepingInterval); err != nil {
+		return nil, err
+	}
 	if err := g.srv.Serve(); err != nil {
 		return nil, fmt.Errorf("mqttgw: start: %w", err)
 	}
