@@ -36,7 +36,12 @@ import (
 const (
 	DefaultMaxBytes = 64 << 20
 	DefaultMaxAge   = time.Hour
+	DefaultLinger   = 5 * time.Millisecond
 )
+
+// lingerEvents is the batch size from which a group commit does not linger:
+// with that many writers waiting, an fsync is already well shared.
+const lingerEvents = 64
 
 // maxBatchBytes bounds one group commit so that a flood of writers cannot
 // make one write unbounded.
@@ -51,6 +56,13 @@ type Config struct {
 	MaxAge        time.Duration     // rotate files older than this; 0: DefaultMaxAge, <0: never
 	Now           func() time.Time  // clock for file names and ages; nil: time.Now
 	Logger        *slog.Logger      // nil discards
+	// Linger is how long a small batch (under 64 events) waits for more
+	// writers before its write and fsync; 0: DefaultLinger, <0: never.
+	// Under a light load every event would otherwise cost its own fsync:
+	// 250 events a second from 15,000 idle devices spent a fifth of the
+	// process's CPU in fsync. It adds at most Linger to a lone event's
+	// acknowledgement.
+	Linger time.Duration
 }
 
 // FileSink writes events to rotating NDJSON files. It is safe for
@@ -104,6 +116,9 @@ func Open(cfg Config) (*FileSink, error) {
 	}
 	if cfg.MaxAge == 0 {
 		cfg.MaxAge = DefaultMaxAge
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = DefaultLinger
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -231,10 +246,13 @@ func (s *FileSink) run() {
 		tick = t.C
 	}
 	batch := make([]*request, 0, 1024)
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		select {
 		case r := <-s.reqs:
 			batch = s.gather(append(batch[:0], r))
+			batch = s.linger(batch, linger)
 			s.commit(batch)
 		case <-tick:
 			if s.f != nil && s.cfg.Now().Sub(s.opened) >= s.cfg.MaxAge {
@@ -267,6 +285,37 @@ func (s *FileSink) gather(batch []*request) []*request {
 			batch = append(batch, r)
 			n += r.buf.Len()
 		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// linger waits up to cfg.Linger for more requests while the batch holds
+// fewer than lingerEvents events and maxBatchBytes bytes, then returns it.
+func (s *FileSink) linger(batch []*request, t *time.Timer) []*request {
+	if s.cfg.Linger < 0 {
+		return batch
+	}
+	events, n := 0, 0
+	for _, r := range batch {
+		events += r.n
+		n += r.buf.Len()
+	}
+	if events >= lingerEvents || n >= maxBatchBytes {
+		return batch
+	}
+	t.Reset(s.cfg.Linger)
+	defer t.Stop()
+	for events < lingerEvents && n < maxBatchBytes {
+		select {
+		case r := <-s.reqs:
+			batch = append(batch, r)
+			events += r.n
+			n += r.buf.Len()
+		case <-t.C:
+			return batch
+		case <-s.closing:
 			return batch
 		}
 	}

@@ -512,3 +512,51 @@ func BenchmarkWriteBatch(b *testing.B) {
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(s.Stats().Bytes)/float64(b.N*len(batch)), "bytes/event")
 }
+
+// TestLingerSharesAnFsync: writers arriving one after another within the
+// linger share one group commit; without linger each pays its own.
+func TestLingerSharesAnFsync(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		linger      time.Duration
+		wantBatches uint64
+	}{
+		// Whichever write comes first waits for the others: only all three
+		// together reach the 64 events that commit at once.
+		{"linger", time.Hour, 1},
+		{"no linger", -1, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openSink(t, export.Config{Dir: dir, Linger: tc.linger})
+			var first []ferry.Event
+			for i := range 62 {
+				first = append(first, telemetry(i))
+			}
+			writes := [][]ferry.Event{first, {telemetry(62)}, {telemetry(63)}}
+			if tc.linger > 0 {
+				var wg sync.WaitGroup
+				for _, events := range writes {
+					wg.Go(func() {
+						if err := s.Write(context.Background(), events...); err != nil {
+							t.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+			} else {
+				for _, events := range writes {
+					if err := s.Write(context.Background(), events...); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if st := s.Stats(); st.Batches != tc.wantBatches || st.Events != 64 {
+				t.Errorf("%d events in %d group commits, want 64 in %d", st.Events, st.Batches, tc.wantBatches)
+			}
+			if got := readIDs(t, dir); len(got) != 64 {
+				t.Errorf("%d events in the files, want 64", len(got))
+			}
+		})
+	}
+}
