@@ -13,7 +13,10 @@
 # acknowledged over the hold and the telemetry records in the server's
 # export, and per process RSS and CPU use over the hold. Server i listens
 # on 127.0.0.1 ports PORT_BASE+100+i (HTTP), +200+i (HTTPS), +300+i (MQTT
-# over TLS) and +400+i (plain MQTT); PORT_BASE defaults to 28000.
+# over TLS) and +400+i (plain MQTT); PORT_BASE defaults to 28000. Every
+# server and simulator process runs with GOMAXPROCS=PROCS (default 1: a
+# dozen and more Go runtimes share two cores, and one scheduler thread each
+# spares them the hand-offs between threads).
 # Usage: bench/sim100k.sh [N]
 source "$(dirname "$0")/lib.sh"
 n=${1:-100000}
@@ -23,6 +26,7 @@ CONCURRENCY=${CONCURRENCY:-16}
 INTERVAL=${INTERVAL:-60s}
 HOLD=${HOLD:-60}
 PORT_BASE=${PORT_BASE:-28000}
+PROCS=${PROCS:-1}
 per=$(((n + SERVERS - 1) / SERVERS))
 export FERRY_PASSWORD=$FERRY_ADMIN_PASSWORD
 SERVER_PIDS=() SIM_PIDS=()
@@ -39,7 +43,7 @@ port() { echo $((PORT_BASE + $1 * 100 + $2)); } # port KIND(1 HTTP, 2 HTTPS, 3 M
 
 for i in $(seq 0 $((SERVERS - 1))); do
   d="$BENCH_TMP/s$i"
-  "$BENCH_TMP/ferry" serve --data "$d" --http "127.0.0.1:$(port 1 "$i")" --https "127.0.0.1:$(port 2 "$i")" \
+  GOMAXPROCS=$PROCS "$BENCH_TMP/ferry" serve --data "$d" --http "127.0.0.1:$(port 1 "$i")" --https "127.0.0.1:$(port 2 "$i")" \
     --mqtt "127.0.0.1:$(port 3 "$i")" --mqtt-plain "127.0.0.1:$(port 4 "$i")" --log-level error \
     >"$d.out" 2>"$d.err" &
   SERVER_PIDS+=($!)
@@ -62,12 +66,12 @@ for i in $(seq 0 $((SERVERS - 1))); do
   count=$((n - i * per < per ? n - i * per : per))
   addrs=()
   for w in $(seq 1 "$WORKERS"); do addrs+=(--source-addr "127.0.1.$((i * WORKERS + w))"); done
-  (FERRY_SIM_GROUP_KEY=$key exec "$BENCH_TMP/ferry" sim --count "$count" --prefix "s$i-" --provisioning-host "127.0.0.1:$(port 3 "$i")" \
+  (FERRY_SIM_GROUP_KEY=$key GOMAXPROCS=$PROCS exec "$BENCH_TMP/ferry" sim --count "$count" --prefix "s$i-" --provisioning-host "127.0.0.1:$(port 3 "$i")" \
     --id-scope "$scope" --ca "$d/pki/ca.crt" --telemetry-interval "$INTERVAL" --workers "$WORKERS" "${addrs[@]}" \
     --concurrency "$CONCURRENCY" --stats-interval 2s --json >"$d-sim.out" 2>"$d-sim.err") &
   SIM_PIDS+=($!)
 done
-echo "command: $SERVERS x (ferry serve; ferry sim --count $per --workers $WORKERS --concurrency $CONCURRENCY --telemetry-interval $INTERVAL, TLS, group key via DPS)"
+echo "command: $SERVERS x (GOMAXPROCS=$PROCS ferry serve; ferry sim --count $per --workers $WORKERS --concurrency $CONCURRENCY --telemetry-interval $INTERVAL, TLS, group key via DPS)"
 
 # field FIELD I prints a field of simulator I's latest statistics line (no
 # Python per call: under load its start-up took seconds).
