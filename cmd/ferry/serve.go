@@ -97,18 +97,25 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 
-	db, err := store.Open(ctx, store.Config{URL: m.Config.databaseURL(), Logger: m.logger.With("subsystem", "store")})
-	if err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
-	m.Store = db
-	m.closers = append(m.closers, db.Close)
-
 	ca, err := pki.LoadOrCreate(m.pkiDir(), m.Config.Hostnames, time.Now())
 	if err != nil {
 		return fmt.Errorf("certificate authority: %w", err)
 	}
 	m.CA = ca
+	// The store's secrets (remote migration targets' client secrets) are
+	// sealed with a key derived from the CA's: every node sharing the CA
+	// reads them, and nothing more needs backing up.
+	secretKey, err := ca.DeriveKey(storeSecretPurpose)
+	if err != nil {
+		return fmt.Errorf("store secret key: %w", err)
+	}
+
+	db, err := store.Open(ctx, store.Config{URL: m.Config.databaseURL(), Logger: m.logger.With("subsystem", "store"), SecretKey: secretKey})
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	m.Store = db
+	m.closers = append(m.closers, db.Close)
 
 	// Listen before building the identity service: the token issuer URL
 	// names the HTTPS port, which tests choose with :0.
@@ -251,6 +258,10 @@ func (m *Main) handleMe(w http.ResponseWriter, r *http.Request) error {
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, me)
 }
+
+// storeSecretPurpose names the CA-derived key that seals the store's
+// secrets. Changing it makes stored secrets unreadable.
+const storeSecretPurpose = "ferry store secrets v1"
 
 func (m *Main) pkiDir() string { return filepath.Join(m.Config.DataDir, "pki") }
 
