@@ -19,7 +19,9 @@ type remoteService struct{ svc *ferry.ProvisioningService }
 
 var errRemoteIdle = errors.New("the test's remote Ferry does not do that")
 
-func (r remoteService) Service(context.Context) (*ferry.ProvisioningService, error) { return r.svc, nil }
+func (r remoteService) Service(context.Context) (*ferry.ProvisioningService, error) {
+	return r.svc, nil
+}
 func (r remoteService) GetEnrollmentGroup(context.Context, string) (*ferry.EnrollmentGroup, error) {
 	return nil, errRemoteIdle
 }
