@@ -144,6 +144,18 @@ func TestMigrationSecretSealed(t *testing.T) {
 					t.Error("a keyless store wrote the secret in clear")
 				}
 			})
+			t.Run("SetSecretKey", func(t *testing.T) {
+				db := open(nil)
+				if err := db.SetSecretKey(ctx, []byte("short")); err == nil {
+					t.Error("SetSecretKey took a 5-byte key")
+				}
+				if err := db.SetSecretKey(ctx, storetest.SecretKey); err != nil {
+					t.Fatal(err)
+				}
+				if got := secretOf(t, db, "m1"); got != clientSecret {
+					t.Errorf("secret after SetSecretKey = %q", got)
+				}
+			})
 			t.Run("ErrKeySize", func(t *testing.T) {
 				if _, err := store.Open(ctx, store.Config{URL: url, SecretKey: []byte("short")}); err == nil {
 					t.Error("Open took a 5-byte key")

@@ -131,6 +131,19 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
+// SetSecretKey sets the key of Config.SecretKey on a store opened without
+// it, for a caller that can derive the key only once the database answers,
+// and seals what older versions kept in clear. Call it before the store
+// is shared: it is not safe alongside other calls.
+func (db *DB) SetSecretKey(ctx context.Context, key []byte) error {
+	sec, err := newSealer(key)
+	if err != nil {
+		return err
+	}
+	db.sec = sec
+	return db.sealClearSecrets(ctx)
+}
+
 // SchemaVersion returns the schema version the database is at.
 func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
 	// Read on the reader pool: a readiness probe must not queue behind

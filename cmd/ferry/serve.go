@@ -97,6 +97,14 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 
+	db, err := store.Open(ctx, store.Config{URL: m.Config.databaseURL(), Logger: m.logger.With("subsystem", "store")})
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	m.Store = db
+	m.closers = append(m.closers, db.Close)
+
+	// The CA is created only once the database answers.
 	ca, err := pki.LoadOrCreate(m.pkiDir(), m.Config.Hostnames, time.Now())
 	if err != nil {
 		return fmt.Errorf("certificate authority: %w", err)
@@ -109,13 +117,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store secret key: %w", err)
 	}
-
-	db, err := store.Open(ctx, store.Config{URL: m.Config.databaseURL(), Logger: m.logger.With("subsystem", "store"), SecretKey: secretKey})
-	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+	if err := db.SetSecretKey(ctx, secretKey); err != nil {
+		return fmt.Errorf("store secret key: %w", err)
 	}
-	m.Store = db
-	m.closers = append(m.closers, db.Close)
 
 	// Listen before building the identity service: the token issuer URL
 	// names the HTTPS port, which tests choose with :0.
