@@ -251,7 +251,7 @@ type TwinStore interface {
 // Central's device groups: by template, tags, twin properties, connection
 // state. Query is the condition of an IoT Hub query (what follows WHERE).
 type HubDeviceGroup struct {
-	ID          string // UUID
+	ID          string // unique in the hub: hubs may use the same IDs
 	HubID       string
 	Name        string // unique in the hub, case-insensitive
 	Description string
@@ -264,14 +264,18 @@ type HubDeviceGroup struct {
 type HubDeviceGroupStore interface {
 	// CreateHubDeviceGroup stores a group. Returns ECONFLICT on a name clash.
 	CreateHubDeviceGroup(ctx context.Context, g *HubDeviceGroup) error
-	// GetHubDeviceGroup returns a group by ID. Returns ENOTFOUND if none.
-	GetHubDeviceGroup(ctx context.Context, id string) (*HubDeviceGroup, error)
+	// CreateHubDeviceGroup's group IDs are unique in a hub: it returns
+	// ECONFLICT when the hub has the ID already, not when another hub does.
+	//
+	// GetHubDeviceGroup returns a hub's group by ID. Returns ENOTFOUND if
+	// the hub has none.
+	GetHubDeviceGroup(ctx context.Context, hubID, id string) (*HubDeviceGroup, error)
 	// ListHubDeviceGroups returns a hub's groups ordered by name.
 	ListHubDeviceGroups(ctx context.Context, hubID string) ([]*HubDeviceGroup, error)
 	// UpdateHubDeviceGroup replaces a group if ifMatch matches.
 	UpdateHubDeviceGroup(ctx context.Context, g *HubDeviceGroup, ifMatch string) error
-	// DeleteHubDeviceGroup removes a group. Returns ENOTFOUND.
-	DeleteHubDeviceGroup(ctx context.Context, id string) error
+	// DeleteHubDeviceGroup removes a hub's group. Returns ENOTFOUND.
+	DeleteHubDeviceGroup(ctx context.Context, hubID, id string) error
 }
 
 // DeviceTemplate is a DTDL model imported into Ferry, identified by its

@@ -323,7 +323,7 @@ func (o *Orchestrator) selectDevices(ctx context.Context, m *ferry.Migration) ([
 		}
 		return ids, nil
 	case ferry.SelectHubDeviceGroup:
-		g, err := st.GetHubDeviceGroup(ctx, m.Selection.HubDeviceGroupID)
+		g, err := st.GetHubDeviceGroup(ctx, m.SourceHubID, m.Selection.HubDeviceGroupID)
 		if err != nil {
 			return nil, fmt.Errorf("migrate: device group: %w", err)
 		}

@@ -223,8 +223,8 @@ func (o *ops) UpdateTwin(ctx context.Context, t *ferry.Twin, ifMatch string) err
 
 var hubDeviceGroups = &table[ferry.HubDeviceGroup]{
 	name: "hub_device_groups", what: "device group",
-	key: []string{"id"}, cols: []string{"hub_id", "name_lc"},
-	row:  func(g *ferry.HubDeviceGroup) []any { return []any{g.ID, g.HubID, lower(g.Name)} },
+	key: []string{"hub_id", "id"}, cols: []string{"name_lc"},
+	row:  func(g *ferry.HubDeviceGroup) []any { return []any{g.HubID, g.ID, lower(g.Name)} },
 	etag: func(g *ferry.HubDeviceGroup) *string { return &g.ETag },
 }
 
@@ -236,9 +236,9 @@ func (o *ops) CreateHubDeviceGroup(ctx context.Context, g *ferry.HubDeviceGroup)
 	return hubDeviceGroups.insert(ctx, o.d, o.wq(), g)
 }
 
-// GetHubDeviceGroup returns a group by ID.
-func (o *ops) GetHubDeviceGroup(ctx context.Context, id string) (*ferry.HubDeviceGroup, error) {
-	return hubDeviceGroups.getKey(ctx, o.rq(), id)
+// GetHubDeviceGroup returns a hub's group by ID.
+func (o *ops) GetHubDeviceGroup(ctx context.Context, hubID, id string) (*ferry.HubDeviceGroup, error) {
+	return hubDeviceGroups.getKey(ctx, o.rq(), hubID, id)
 }
 
 // ListHubDeviceGroups returns a hub's groups ordered by name.
@@ -251,9 +251,9 @@ func (o *ops) UpdateHubDeviceGroup(ctx context.Context, g *ferry.HubDeviceGroup,
 	return hubDeviceGroups.update(ctx, o.d, o.wq(), g, ifMatch)
 }
 
-// DeleteHubDeviceGroup removes a group.
-func (o *ops) DeleteHubDeviceGroup(ctx context.Context, id string) error {
-	return hubDeviceGroups.del(ctx, o.d, o.wq(), []any{id}, "")
+// DeleteHubDeviceGroup removes a hub's group.
+func (o *ops) DeleteHubDeviceGroup(ctx context.Context, hubID, id string) error {
+	return hubDeviceGroups.del(ctx, o.d, o.wq(), []any{hubID, id}, "")
 }
 
 var deviceTemplates = &table[ferry.DeviceTemplate]{

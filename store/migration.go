@@ -11,31 +11,95 @@ import (
 	"github.com/ferry-iot/ferry"
 )
 
-var migrations = &table[ferry.Migration]{
-	name: "migrations", what: "migration",
-	key: []string{"id"}, cols: []string{"subscription_id", "rg_lc", "name_lc", "state"},
-	row: func(m *ferry.Migration) []any {
-		return []any{m.ID, m.SubscriptionID, lower(m.ResourceGroup), lower(m.Name), string(m.State)}
-	},
-	etag: func(m *ferry.Migration) *string { return &m.ETag },
+// migrationDoc is how a migration is kept: its document without the
+// remote target's client secret, which is kept sealed next to it.
+type migrationDoc struct {
+	*ferry.Migration
+	SealedClientSecret string `json:",omitempty"`
 }
 
-// CreateMigration stores a migration.
+var migrations = &table[migrationDoc]{
+	name: "migrations", what: "migration",
+	key: []string{"id"}, cols: []string{"subscription_id", "rg_lc", "name_lc", "state"},
+	row: func(m *migrationDoc) []any {
+		return []any{m.ID, m.SubscriptionID, lower(m.ResourceGroup), lower(m.Name), string(m.State)}
+	},
+	etag: func(m *migrationDoc) *string { return &m.ETag },
+}
+
+// sealMigration returns the document to keep for m: a copy whose client
+// secret is replaced by its sealed form. The caller's m is not changed.
+func (o *ops) sealMigration(m *ferry.Migration) (*migrationDoc, error) {
+	c := *m
+	doc := &migrationDoc{Migration: &c}
+	if r := m.Target.Remote; r != nil && r.ClientSecret != "" {
+		rc := *r
+		rc.ClientSecret = ""
+		c.Target.Remote = &rc
+		sealed, err := o.sec.seal(r.ClientSecret, m.ID)
+		if err != nil {
+			return nil, fmt.Errorf("store migration: %w", err)
+		}
+		doc.SealedClientSecret = sealed
+	}
+	return doc, nil
+}
+
+// openMigration returns the migration kept in doc with its client secret.
+// A secret that does not open (a store without the key, or with another
+// one) is left empty: the migration still reads, and its target login
+// fails instead.
+func (o *ops) openMigration(doc *migrationDoc) *ferry.Migration {
+	m := doc.Migration
+	if m == nil {
+		m = &ferry.Migration{}
+	}
+	if doc.SealedClientSecret != "" && m.Target.Remote != nil {
+		if plain, err := o.sec.open(doc.SealedClientSecret, m.ID); err == nil {
+			m.Target.Remote.ClientSecret = plain
+		}
+	}
+	return m
+}
+
+func (o *ops) openMigrations(p ferry.Page[*migrationDoc]) ferry.Page[*ferry.Migration] {
+	out := ferry.Page[*ferry.Migration]{Items: make([]*ferry.Migration, len(p.Items)), Next: p.Next}
+	for i, d := range p.Items {
+		out.Items[i] = o.openMigration(d)
+	}
+	return out
+}
+
+// CreateMigration stores a migration, its client secret sealed.
 func (o *ops) CreateMigration(ctx context.Context, m *ferry.Migration) error {
 	if m.ID == "" || m.Name == "" {
 		return ferry.Errorf(ferry.EINVALID, "A migration needs an ID and a name.")
 	}
-	return migrations.insert(ctx, o.d, o.wq(), m)
+	doc, err := o.sealMigration(m)
+	if err != nil {
+		return err
+	}
+	err = migrations.insert(ctx, o.d, o.wq(), doc)
+	m.ETag = doc.ETag
+	return err
 }
 
 // GetMigration returns a migration by ID.
 func (o *ops) GetMigration(ctx context.Context, id string) (*ferry.Migration, error) {
-	return migrations.getKey(ctx, o.rq(), id)
+	doc, err := migrations.getKey(ctx, o.rq(), id)
+	if err != nil {
+		return nil, err
+	}
+	return o.openMigration(doc), nil
 }
 
 // GetMigrationByName returns a migration by ARM location.
 func (o *ops) GetMigrationByName(ctx context.Context, subscriptionID, resourceGroup, name string) (*ferry.Migration, error) {
-	return migrations.get(ctx, o.rq(), (&cond{}).eq("subscription_id", subscriptionID).eq("rg_lc", lower(resourceGroup)).eq("name_lc", lower(name)))
+	doc, err := migrations.get(ctx, o.rq(), (&cond{}).eq("subscription_id", subscriptionID).eq("rg_lc", lower(resourceGroup)).eq("name_lc", lower(name)))
+	if err != nil {
+		return nil, err
+	}
+	return o.openMigration(doc), nil
 }
 
 // ListMigrations returns a page of migrations ordered by ID.
@@ -54,18 +118,75 @@ func (o *ops) ListMigrations(ctx context.Context, f ferry.MigrationFilter) (ferr
 		}
 		c.in("state", st)
 	}
-	return migrations.list(ctx, o.rq(), c, []string{"id"}, false, f.ListOptions)
+	p, err := migrations.list(ctx, o.rq(), c, []string{"id"}, false, f.ListOptions)
+	if err != nil {
+		return ferry.Page[*ferry.Migration]{}, err
+	}
+	return o.openMigrations(p), nil
 }
 
-// UpdateMigration replaces a migration if ifMatch matches.
+// UpdateMigration replaces a migration if ifMatch matches. A remote target
+// without a client secret keeps the sealed one stored: a store that could
+// not open it (see openMigration) does not erase it.
 func (o *ops) UpdateMigration(ctx context.Context, m *ferry.Migration, ifMatch string) error {
-	return migrations.update(ctx, o.d, o.wq(), m, ifMatch)
+	doc, err := o.sealMigration(m)
+	if err != nil {
+		return err
+	}
+	if m.Target.Remote != nil && m.Target.Remote.ClientSecret == "" {
+		err = o.atomic(ctx, func(q querier) error {
+			old, err := migrations.getForUpdate(ctx, o.d, q, m.ID)
+			if err != nil {
+				return err
+			}
+			if old.Migration != nil && old.Target.Remote != nil {
+				doc.SealedClientSecret = old.SealedClientSecret
+			}
+			return migrations.update(ctx, o.d, q, doc, ifMatch)
+		})
+	} else {
+		err = migrations.update(ctx, o.d, o.wq(), doc, ifMatch)
+	}
+	if err == nil {
+		m.ETag = doc.ETag
+	}
+	return err
 }
 
 // DeleteMigration removes a migration with its waves and records. Returns
 // ENOTFOUND if it does not exist.
 func (o *ops) DeleteMigration(ctx context.Context, id string) error {
 	return migrations.del(ctx, o.d, o.wq(), []any{id}, "")
+}
+
+// sealClearSecrets seals the client secrets that migrations written before
+// secrets were sealed keep in clear. Without a key it leaves them.
+func (db *DB) sealClearSecrets(ctx context.Context) error {
+	if db.sec.aead == nil {
+		return nil
+	}
+	all, err := migrations.all(ctx, db.w, &cond{}, "id")
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	for _, d := range all {
+		if d.Migration == nil || d.Target.Remote == nil || d.Target.Remote.ClientSecret == "" {
+			continue
+		}
+		doc, err := db.sealMigration(d.Migration)
+		if err != nil {
+			return fmt.Errorf("open store: %w", err)
+		}
+		b, err := json.Marshal(doc)
+		if err != nil {
+			return fmt.Errorf("open store: seal migration secrets: %w", err)
+		}
+		// The document changes, not the migration: its ETag stays.
+		if _, err := db.w.ExecContext(ctx, "UPDATE migrations SET doc = $1 WHERE id = $2", string(b), d.ID); err != nil {
+			return fmt.Errorf("open store: seal migration secrets: %w", err)
+		}
+	}
+	return nil
 }
 
 var migrationWaves = &table[ferry.MigrationWave]{

@@ -34,6 +34,11 @@ type Config struct {
 	URL string
 	// Logger receives migration messages; nil discards them.
 	Logger *slog.Logger
+	// SecretKey (SecretKeySize bytes) encrypts the secrets the store must
+	// be able to read back, such as a remote migration target's client
+	// secret. Every node of a deployment needs the same key. Without it the
+	// store refuses to keep such secrets, and reads records without them.
+	SecretKey []byte
 }
 
 // DB is a ferry.Store on SQLite or PostgreSQL.
@@ -56,10 +61,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	var (
-		db  = &DB{logger: logger}
-		err error
-	)
+	sec, err := newSealer(cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{logger: logger}
+	db.sec = sec
 	lower := strings.ToLower(cfg.URL)
 	switch {
 	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"):
@@ -71,6 +78,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.sealClearSecrets(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -118,6 +129,19 @@ func (db *DB) migrate(ctx context.Context) error {
 		db.logger.Info("applied schema migration", "version", r.Source.Version, "duration", r.Duration)
 	}
 	return nil
+}
+
+// SetSecretKey sets the key of Config.SecretKey on a store opened without
+// it, for a caller that can derive the key only once the database answers,
+// and seals what older versions kept in clear. Call it before the store
+// is shared: it is not safe alongside other calls.
+func (db *DB) SetSecretKey(ctx context.Context, key []byte) error {
+	sec, err := newSealer(key)
+	if err != nil {
+		return err
+	}
+	db.sec = sec
+	return db.sealClearSecrets(ctx)
 }
 
 // SchemaVersion returns the schema version the database is at.
@@ -175,7 +199,7 @@ func (db *DB) WithTx(ctx context.Context, fn func(tx ferry.Tx) error) (err error
 			panic(p)
 		}
 	}()
-	if err := fn(&ops{d: db.d, tx: tx, w: db.w, r: db.r, stmts: db.stmts}); err != nil {
+	if err := fn(&ops{d: db.d, tx: tx, w: db.w, r: db.r, stmts: db.stmts, sec: db.sec}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -192,6 +216,7 @@ type ops struct {
 	tx    *sql.Tx    // non-nil inside WithTx
 	w, r  *sql.DB    // the writer and the reader pools (the same on PostgreSQL)
 	stmts *stmtCache // the hot paths' statements, on SQLite
+	sec   *sealer    // encrypts secrets kept at rest
 }
 
 // querier is what *sql.DB, *sql.Tx and *sql.Conn share.

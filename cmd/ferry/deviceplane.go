@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/ferry-iot/ferry"
+	"github.com/ferry-iot/ferry/audit"
 	"github.com/ferry-iot/ferry/httpapi/hubsvc"
 	"github.com/ferry-iot/ferry/hub"
 	"github.com/ferry-iot/ferry/jobs"
@@ -106,7 +107,7 @@ func (m *Main) serveMQTT(gw *mqttgw.Gateway, ln net.Listener, scheme string) {
 // shared-access policy are checked by hubsvc itself; callers with a Ferry
 // token need a data role (IoT Hub or DPS Data Contributor/Reader) at the
 // hub or service, as in Azure.
-func (m *Main) hubServiceAPI() http.Handler {
+func (m *Main) hubServiceAPI(rec audit.Recorder) http.Handler {
 	dp := m.devices
 	return hubsvc.New(hubsvc.Config{
 		Store:        m.Store,
@@ -115,6 +116,7 @@ func (m *Main) hubServiceAPI() http.Handler {
 		Tokens:       m.Identity,
 		Authorize:    m.authorizeDataPlane,
 		JobsChanged:  dp.jobs.Wake,
+		Audit:        rec,
 		Logger:       m.logger,
 	})
 }

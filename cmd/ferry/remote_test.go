@@ -225,6 +225,17 @@ func TestMigrationAcrossFerryProcesses(t *testing.T) {
 			t.Errorf("%s reports a data race", f.Name())
 		}
 	}
+	// A resumed the migration after SIGKILL with the secret it keeps
+	// encrypted: no file of its database holds it in clear.
+	dbFiles, err := filepath.Glob(filepath.Join(a.data, "ferry.db*"))
+	must(t, err)
+	for _, name := range dbFiles {
+		b, err := os.ReadFile(name)
+		must(t, err)
+		if strings.Contains(string(b), secret) {
+			t.Errorf("%s holds the target's client secret", name)
+		}
+	}
 
 	hubB, err := stB.GetHubByName(ctx, "hub-b")
 	must(t, err)

@@ -48,7 +48,7 @@ func (m *Main) routes(ctx context.Context, mux *http.ServeMux) (http.Handler, er
 	migrationAPI := m.withCaller(migration.New(migration.Config{Store: m.Store, Authorizer: m.Authorizer, Audit: rec, Logger: m.logger,
 		Migrations: dp.migrations,
 		Integrate:  integrate.New(integrate.Config{Store: m.Store, Sphere: sphereSvc, Authorizer: m.Authorizer, Logger: m.logger})}))
-	hubAPI := m.hubServiceAPI()
+	hubAPI := m.hubServiceAPI(rec)
 
 	mux.Handle("/$iothub/websocket", dp.gw.WebSocketHandler())
 	ev := events.New(events.Config{Hubs: m.Store, Bus: m.Bus, Authorizer: m.Authorizer, Logger: m.logger})

@@ -104,11 +104,22 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Store = db
 	m.closers = append(m.closers, db.Close)
 
+	// The CA is created only once the database answers.
 	ca, err := pki.LoadOrCreate(m.pkiDir(), m.Config.Hostnames, time.Now())
 	if err != nil {
 		return fmt.Errorf("certificate authority: %w", err)
 	}
 	m.CA = ca
+	// The store's secrets (remote migration targets' client secrets) are
+	// sealed with a key derived from the CA's: every node sharing the CA
+	// reads them, and nothing more needs backing up.
+	secretKey, err := ca.DeriveKey(storeSecretPurpose)
+	if err != nil {
+		return fmt.Errorf("store secret key: %w", err)
+	}
+	if err := db.SetSecretKey(ctx, secretKey); err != nil {
+		return fmt.Errorf("store secret key: %w", err)
+	}
 
 	// Listen before building the identity service: the token issuer URL
 	// names the HTTPS port, which tests choose with :0.
@@ -251,6 +262,10 @@ func (m *Main) handleMe(w http.ResponseWriter, r *http.Request) error {
 	}
 	return httpapi.WriteJSON(w, http.StatusOK, me)
 }
+
+// storeSecretPurpose names the CA-derived key that seals the store's
+// secrets. Changing it makes stored secrets unreadable.
+const storeSecretPurpose = "ferry store secrets v1"
 
 func (m *Main) pkiDir() string { return filepath.Join(m.Config.DataDir, "pki") }
 

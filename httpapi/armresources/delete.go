@@ -4,9 +4,21 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/ferry-iot/ferry"
+	"github.com/ferry-iot/ferry/httpapi/arm"
 )
+
+// codeDeletionBlocked is ARM's code for a resource group that cannot be
+// deleted because of what it holds.
+const codeDeletionBlocked = "ResourceGroupDeletionBlocked"
+
+// inFlight are the states of a migration that is moving devices: deleting
+// it, or the hubs and provisioning services it moves them between, would
+// strand them. Migrations not started or ended may go.
+var inFlight = []ferry.MigrationState{ferry.MigrationRunning, ferry.MigrationPaused, ferry.MigrationCancelling}
 
 // Delete actions of the resources a resource group may hold; ARM requires
 // the caller to be allowed to delete each of them.
@@ -23,6 +35,7 @@ type contents struct {
 	ids                                  []string // ARM IDs, for authorization
 	actions                              []string // the delete action of each ARM ID
 	assignments                          []string // role assignments at or below the group
+	blocking                             []string // why the group may not go: in-flight migrations
 }
 
 func (h *handler) contents(ctx context.Context, tx ferry.Tx, sub, rg string) (*contents, error) {
@@ -81,6 +94,26 @@ func (h *handler) contents(ctx context.Context, tx ferry.Tx, sub, rg string) (*c
 			break
 		}
 	}
+	// In-flight migrations anywhere that use a hub or provisioning service
+	// of the group.
+	for f := (ferry.MigrationFilter{States: inFlight, ListOptions: max}); ; {
+		p, err := tx.ListMigrations(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range p.Items {
+			if x.SubscriptionID == sub && strings.EqualFold(x.ResourceGroup, rg) {
+				c.blocking = append(c.blocking, fmt.Sprintf("the migration '%s' is %s", x.Name, x.State))
+			} else if slices.Contains(c.hubs, x.SourceHubID) ||
+				x.Target.Remote == nil && slices.Contains(c.services, x.Target.ProvisioningServiceID) {
+				c.blocking = append(c.blocking, fmt.Sprintf("the migration '%s' is %s and moves devices through the group's hubs or provisioning services",
+					x.ResourceID().String(), x.State))
+			}
+		}
+		if f.After = p.Next; f.After == "" {
+			break
+		}
+	}
 	for f := (ferry.RoleAssignmentFilter{ScopePrefix: ferry.ResourceGroupScope(sub, rg), ListOptions: max}); ; {
 		p, err := tx.ListRoleAssignments(ctx, f)
 		if err != nil {
@@ -116,6 +149,11 @@ func (h *handler) deleteResourceGroup(w http.ResponseWriter, r *http.Request) er
 			if err := h.rgs.Authorize(ctx, c.actions[i], id); err != nil {
 				return err
 			}
+		}
+		if len(c.blocking) > 0 {
+			return arm.Errorf(ferry.ECONFLICT, codeDeletionBlocked,
+				"The resource group '%s' cannot be deleted while devices are moving: %s. Cancel the migrations and wait until they end.",
+				g.Name, strings.Join(c.blocking, "; "))
 		}
 		for _, id := range c.catalogs {
 			if err := tx.DeleteCatalog(ctx, id); err != nil {

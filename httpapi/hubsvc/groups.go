@@ -92,8 +92,8 @@ func groupConflict(name string, err error) error {
 
 // hubGroup reads a group of the hub; a group of another hub is not found.
 func hubGroup(r *http.Request, tx ferry.Tx, hub *ferry.Hub, id string) (*ferry.HubDeviceGroup, error) {
-	g, err := tx.GetHubDeviceGroup(r.Context(), id)
-	if ferry.IsCode(err, ferry.ENOTFOUND) || err == nil && g.HubID != hub.ID {
+	g, err := tx.GetHubDeviceGroup(r.Context(), hub.ID, id)
+	if ferry.IsCode(err, ferry.ENOTFOUND) {
 		return nil, groupNotFound(id)
 	}
 	if err != nil {
@@ -131,7 +131,7 @@ func (s *server) putDeviceGroup(w http.ResponseWriter, r *http.Request, hub *fer
 	ctx := r.Context()
 	var g *ferry.HubDeviceGroup
 	err = s.cfg.Store.WithTx(ctx, func(tx ferry.Tx) error {
-		old, err := tx.GetHubDeviceGroup(ctx, id)
+		old, err := tx.GetHubDeviceGroup(ctx, hub.ID, id)
 		switch {
 		case ferry.IsCode(err, ferry.ENOTFOUND):
 			if match != "" {
@@ -141,9 +141,6 @@ func (s *server) putDeviceGroup(w http.ResponseWriter, r *http.Request, hub *fer
 			return groupConflict(name, tx.CreateHubDeviceGroup(ctx, g))
 		case err != nil:
 			return fmt.Errorf("read device group: %w", err)
-		case old.HubID != hub.ID:
-			return hubErr(http.StatusConflict, "DeviceGroupAlreadyExists", 409000,
-				ferry.Errorf(ferry.ECONFLICT, "The device group ID %s is taken by another hub; choose another.", id))
 		case noneMatch == "*":
 			return ferry.Errorf(ferry.EPRECONDITION, "The device group %s exists already.", id)
 		case !ferry.ETagMatches(match, old.ETag):
@@ -231,7 +228,7 @@ func (s *server) deleteDeviceGroup(w http.ResponseWriter, r *http.Request, hub *
 		if !ferry.ETagMatches(match, old.ETag) {
 			return ferry.Errorf(ferry.EPRECONDITION, "The etag does not match the device group's.")
 		}
-		return tx.DeleteHubDeviceGroup(ctx, id)
+		return tx.DeleteHubDeviceGroup(ctx, hub.ID, id)
 	})
 	if err != nil {
 		return err

@@ -42,7 +42,7 @@ func TestDeviceGroups(t *testing.T) {
 		}
 		etag := g["etag"].(string)
 		// What migrations read: the condition alone, on hub A.
-		stored, err := s.GetHubDeviceGroup(t.Context(), "berlin")
+		stored, err := s.GetHubDeviceGroup(t.Context(), e.hubA.ID, "berlin")
 		if err != nil || stored.Query != "tags.site = 'berlin'" || stored.HubID != e.hubA.ID || stored.Name != "Berlin sensors" {
 			t.Fatalf("stored group %+v, %v", stored, err)
 		}
@@ -119,8 +119,27 @@ func TestDeviceGroups(t *testing.T) {
 				t.Errorf("hub B lists %s", r.body)
 			}
 			wantHubError(t, e.do("GET", hostB, "/api/deviceGroups/berlin", e.hubToken(e.hubB, "iothubowner"), nil), 404, "DeviceGroupNotFound")
-			wantHubError(t, e.do("PUT", hostB, "/api/deviceGroups/berlin", e.hubToken(e.hubB, "iothubowner"), map[string]any{"filter": "tags.a = 1"}),
-				409, "DeviceGroupAlreadyExists")
+		})
+		t.Run("SameIDOnAnotherHub", func(t *testing.T) {
+			// Group IDs are the hub's: hub B's berlin is another group.
+			tokB := e.hubToken(e.hubB, "iothubowner")
+			r := e.do("PUT", hostB, "/api/deviceGroups/berlin", tokB, map[string]any{"displayName": "B", "filter": "tags.a = 1"}, "If-None-Match", "*")
+			wantStatus(t, r, 200)
+			r = e.do("GET", hostB, "/api/deviceGroups/berlin", tokB, nil)
+			wantStatus(t, r, 200)
+			if m := r.obj(t); m["displayName"] != "B" {
+				t.Errorf("hub B's berlin %s", r.body)
+			}
+			r = e.owner("GET", "/api/deviceGroups/berlin", nil)
+			wantStatus(t, r, 200)
+			if m := r.obj(t); m["displayName"] != "Berlin sensors" || m["etag"] != etag {
+				t.Errorf("hub A's berlin after hub B's PUT %s", r.body)
+			}
+			wantStatus(t, e.do("DELETE", hostB, "/api/deviceGroups/berlin", tokB, nil), 204)
+			wantStatus(t, e.owner("GET", "/api/deviceGroups/berlin", nil), 200)
+			if g, err := s.GetHubDeviceGroup(t.Context(), e.hubA.ID, "berlin"); err != nil || g.Name != "Berlin sensors" {
+				t.Errorf("hub A's berlin after hub B's DELETE: %+v, %v", g, err)
+			}
 		})
 		t.Run("Patch", func(t *testing.T) {
 			wantHubError(t, e.owner("PATCH", "/api/deviceGroups/berlin", map[string]any{"description": "x"}, "If-Match", `"stale"`), 412, "PreconditionFailed")

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/ferry-iot/ferry"
+	"github.com/ferry-iot/ferry/audit"
 	"github.com/ferry-iot/ferry/httpapi"
 	"github.com/ferry-iot/ferry/sas"
 )
@@ -95,15 +96,19 @@ type Config struct {
 	// JobsChanged, if set, is called after a job is created or cancelled,
 	// so that the job runner looks at it without waiting for its next poll.
 	JobsChanged func()
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Audit records the writes of device templates and device groups,
+	// allowed or refused; nil records nothing.
+	Audit  audit.Recorder
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // server is the handler state.
 type server struct {
-	cfg Config
-	log *slog.Logger
-	now func() time.Time
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+	audit audit.Recorder
 }
 
 // Handler serves both service APIs.
@@ -140,7 +145,10 @@ func (h *Handler) ServesHost(ctx context.Context, host string) (bool, error) {
 
 // New returns the handler of both service APIs.
 func New(cfg Config) *Handler {
-	s := &server{cfg: cfg, log: cfg.Logger, now: cfg.Now}
+	s := &server{cfg: cfg, log: cfg.Logger, now: cfg.Now, audit: cfg.Audit}
+	if s.audit == nil {
+		s.audit = audit.Discard
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -166,14 +174,14 @@ func New(cfg Config) *Handler {
 	hub("GET /jobs/v2/query", OpJobRead, s.queryJobs)
 	hub("GET /jobs/v2/{id}", OpJobRead, s.getJob)
 	hub("POST /jobs/v2/{id}/cancel", OpJobWrite, s.cancelJob)
-	hub("PUT /api/deviceTemplates/{id}", OpRegistryWrite, s.putTemplate)
+	mux.Handle("PUT /api/deviceTemplates/{id}", s.auditedHub(auditTemplateCreate, "deviceTemplates", OpRegistryWrite, s.putTemplate))
 	hub("GET /api/deviceTemplates/{id}", OpRegistryRead, s.getTemplate)
-	hub("DELETE /api/deviceTemplates/{id}", OpRegistryWrite, s.deleteTemplate)
+	mux.Handle("DELETE /api/deviceTemplates/{id}", s.auditedHub(auditTemplateRemove, "deviceTemplates", OpRegistryWrite, s.deleteTemplate))
 	hub("GET /api/deviceTemplates", OpRegistryRead, s.listTemplates)
-	hub("PUT /api/deviceGroups/{id}", OpRegistryWrite, s.putDeviceGroup)
-	hub("PATCH /api/deviceGroups/{id}", OpRegistryWrite, s.patchDeviceGroup)
+	mux.Handle("PUT /api/deviceGroups/{id}", s.auditedHub(auditGroupCreate, "deviceGroups", OpRegistryWrite, s.putDeviceGroup))
+	mux.Handle("PATCH /api/deviceGroups/{id}", s.auditedHub(auditGroupUpdate, "deviceGroups", OpRegistryWrite, s.patchDeviceGroup))
 	hub("GET /api/deviceGroups/{id}", OpRegistryRead, s.getDeviceGroup)
-	hub("DELETE /api/deviceGroups/{id}", OpRegistryWrite, s.deleteDeviceGroup)
+	mux.Handle("DELETE /api/deviceGroups/{id}", s.auditedHub(auditGroupRemove, "deviceGroups", OpRegistryWrite, s.deleteDeviceGroup))
 	hub("GET /api/deviceGroups", OpRegistryRead, s.listDeviceGroups)
 	hub("GET /api/deviceGroups/{id}/devices", OpRegistryRead, s.groupDevices)
 
@@ -225,9 +233,16 @@ func (s *server) withHub(op Operation, h hubHandler) httpapi.HandlerFunc {
 		if err != nil {
 			return fmt.Errorf("resolve hub: %w", err)
 		}
+		n := noteFrom(r.Context())
+		if n != nil {
+			n.hub = hub
+		}
 		caller, err := s.authenticate(r, hub.HostName, hub.Policy, op)
 		if err != nil {
 			return err
+		}
+		if n != nil {
+			n.caller = caller
 		}
 		if caller.Policy == "" {
 			if err := s.authorize(r.Context(), caller, Target{Hub: hub}, op); err != nil {

@@ -48,6 +48,13 @@ type env struct {
 
 func newEnv(t *testing.T, s ferry.Store) *env {
 	t.Helper()
+	return newEnvRemote(t, s, nil)
+}
+
+// newEnvRemote is newEnv with an orchestrator that reaches other Ferry
+// deployments through remote.
+func newEnvRemote(t *testing.T, s ferry.Store, remote migrate.RemoteDialer) *env {
+	t.Helper()
 	ctx := context.Background()
 	e := &env{t: t, store: s, tokens: map[string]string{}}
 	var h http.Handler
@@ -70,7 +77,7 @@ func newEnv(t *testing.T, s ferry.Store) *env {
 	t.Cleanup(func() { hubs.Close() })
 	// Not started: Create, Preflight and the state changes run inline,
 	// and nothing commands devices in the background.
-	e.mig, err = migrate.New(migrate.Config{Store: s, Hubs: hubs, Bus: bus})
+	e.mig, err = migrate.New(migrate.Config{Store: s, Hubs: hubs, Bus: bus, Remote: remote})
 	must(t, err)
 	migAPI := migration.New(migration.Config{Store: s, Authorizer: e.authz, Audit: rec, Migrations: e.mig,
 		Integrate: integrate.New(integrate.Config{Store: s, Sphere: e.svc, Authorizer: e.authz})})

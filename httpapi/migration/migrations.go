@@ -190,7 +190,7 @@ func (a *api) toResource(r *http.Request, m *ferry.Migration) (arm.Resource[Migr
 	switch m.Selection.Kind {
 	case ferry.SelectHubDeviceGroup:
 		p.Selection.DeviceGroup = m.Selection.HubDeviceGroupID
-		if g, err := a.store.GetHubDeviceGroup(ctx, m.Selection.HubDeviceGroupID); err == nil {
+		if g, err := a.store.GetHubDeviceGroup(ctx, m.SourceHubID, m.Selection.HubDeviceGroupID); err == nil {
 			p.Selection.DeviceGroup = g.Name
 		}
 	case ferry.SelectDeviceIDs:

@@ -238,18 +238,27 @@ var _ = register("HubDeviceGroup", func(t *testing.T, s ferry.Store) {
 	if d := cmp.Diff([]string{"alpha", "Beta", "Zeta"}, ids(gs, func(g *ferry.HubDeviceGroup) string { return g.Name })); d != "" {
 		t.Errorf("ListHubDeviceGroups (-want +got):\n%s", d)
 	}
-	g, err := s.GetHubDeviceGroup(ctx, "g0")
+	// IDs are the hub's: another hub may use the same one.
+	must(t, s.CreateHubDeviceGroup(ctx, &ferry.HubDeviceGroup{ID: "g0", HubID: "h2", Name: "other"}))
+	wantCode(t, s.CreateHubDeviceGroup(ctx, &ferry.HubDeviceGroup{ID: "g0", HubID: "h1", Name: "again"}), ferry.ECONFLICT)
+	g, err := s.GetHubDeviceGroup(ctx, "h1", "g0")
 	must(t, err)
+	if g.HubID != "h1" || g.Name != "Zeta" {
+		t.Errorf("GetHubDeviceGroup(h1, g0) = %+v", g)
+	}
 	old := g.ETag
 	g.Description = "d"
 	must(t, s.UpdateHubDeviceGroup(ctx, g, old))
 	wantCode(t, s.UpdateHubDeviceGroup(ctx, g, old), ferry.EPRECONDITION)
 	g.Name = "beta"
 	wantCode(t, s.UpdateHubDeviceGroup(ctx, g, ""), ferry.ECONFLICT)
-	must(t, s.DeleteHubDeviceGroup(ctx, "g0"))
-	wantCode(t, s.DeleteHubDeviceGroup(ctx, "g0"), ferry.ENOTFOUND)
-	_, err = s.GetHubDeviceGroup(ctx, "g0")
+	must(t, s.DeleteHubDeviceGroup(ctx, "h1", "g0"))
+	wantCode(t, s.DeleteHubDeviceGroup(ctx, "h1", "g0"), ferry.ENOTFOUND)
+	_, err = s.GetHubDeviceGroup(ctx, "h1", "g0")
 	wantCode(t, err, ferry.ENOTFOUND)
+	if g, err := s.GetHubDeviceGroup(ctx, "h2", "g0"); err != nil || g.Name != "other" {
+		t.Errorf("the other hub's g0 after the delete: %+v, %v", g, err)
+	}
 })
 
 var _ = register("DeviceTemplate", func(t *testing.T, s ferry.Store) {

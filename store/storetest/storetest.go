@@ -25,11 +25,15 @@ import (
 // tests use, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable.
 const EnvPostgres = "FERRY_TEST_POSTGRES"
 
+// SecretKey is the key the stores these helpers open keep secrets with, so
+// that a test may reopen a database and read them.
+var SecretKey = []byte("ferry storetest secret key, 32 B")
+
 // OpenSQLite opens a store on a new SQLite file in a temporary directory and
 // closes it when the test ends.
 func OpenSQLite(t testing.TB) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), store.Config{URL: "sqlite:" + filepath.Join(t.TempDir(), "ferry.db")})
+	db, err := store.Open(context.Background(), store.Config{URL: "sqlite:" + filepath.Join(t.TempDir(), "ferry.db"), SecretKey: SecretKey})
 	if err != nil {
 		t.Fatalf("open SQLite store: %v", err)
 	}
@@ -58,7 +62,7 @@ func PostgresURL(t testing.TB) string {
 func OpenPostgres(t testing.TB) *store.DB {
 	t.Helper()
 	u := NewPostgresSchema(t)
-	db, err := store.Open(context.Background(), store.Config{URL: u})
+	db, err := store.Open(context.Background(), store.Config{URL: u, SecretKey: SecretKey})
 	if err != nil {
 		t.Fatalf("open PostgreSQL store: %v", err)
 	}
