@@ -43,6 +43,12 @@ const (
 // with that many writers waiting, an fsync is already well shared.
 const lingerEvents = 64
 
+// minLingerGap: a batch does not linger when requests come closer together
+// than this (twice the mean gap). The writers are then few and fast, each
+// waiting for its own answer, and a timer under a millisecond costs more
+// than it saves.
+const minLingerGap = time.Millisecond
+
 // maxBatchBytes bounds one group commit so that a flood of writers cannot
 // make one write unbounded.
 const maxBatchBytes = 8 << 20
@@ -56,12 +62,13 @@ type Config struct {
 	MaxAge        time.Duration     // rotate files older than this; 0: DefaultMaxAge, <0: never
 	Now           func() time.Time  // clock for file names and ages; nil: time.Now
 	Logger        *slog.Logger      // nil discards
-	// Linger is how long a small batch (under 64 events) waits for more
-	// writers before its write and fsync; 0: DefaultLinger, <0: never.
+	// Linger is how long at most a small batch (under 64 events) waits for
+	// more writers before its write and fsync; 0: DefaultLinger, <0: never.
 	// Under a light load every event would otherwise cost its own fsync:
 	// 250 events a second from 15,000 idle devices spent a fifth of the
-	// process's CPU in fsync. It adds at most Linger to a lone event's
-	// acknowledgement.
+	// process's CPU in fsync. A batch stops waiting sooner when requests
+	// stop coming (see linger), so a few writers in a closed loop are not
+	// slowed by it.
 	Linger time.Duration
 }
 
@@ -84,6 +91,10 @@ type FileSink struct {
 	opened   time.Time
 	lastName string
 	batch    bytes.Buffer
+	// lastArrival and gap (the moving mean of the time between requests)
+	// let a small batch linger only while more requests are likely.
+	lastArrival time.Time
+	gap         time.Duration
 
 	events, bytes, fsyncs, batches, rotations, failures atomic.Uint64
 
@@ -99,6 +110,7 @@ var (
 type request struct {
 	buf  *bytes.Buffer
 	n    int
+	at   time.Time // when it was queued
 	done chan error
 }
 
@@ -142,6 +154,7 @@ func Open(cfg Config) (*FileSink, error) {
 	s := &FileSink{
 		cfg:     cfg,
 		log:     cfg.Logger.With("subsystem", "export", "dir", cfg.Dir),
+		gap:     max(cfg.Linger, 0), // until requests are seen, linger fully
 		reqs:    make(chan *request, 4096),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
@@ -190,7 +203,7 @@ func (s *FileSink) Write(ctx context.Context, events ...ferry.Event) error {
 			return fmt.Errorf("export event %q of device %q: %w", events[i].ID, events[i].DeviceID, err)
 		}
 	}
-	req := &request{buf: buf, n: len(events), done: make(chan error, 1)}
+	req := &request{buf: buf, n: len(events), at: time.Now(), done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -278,10 +291,12 @@ func (s *FileSink) run() {
 
 // gather adds every request already waiting, up to maxBatchBytes.
 func (s *FileSink) gather(batch []*request) []*request {
+	s.arrived(batch[0])
 	n := batch[0].buf.Len()
 	for n < maxBatchBytes {
 		select {
 		case r := <-s.reqs:
+			s.arrived(r)
 			batch = append(batch, r)
 			n += r.buf.Len()
 		default:
@@ -291,8 +306,23 @@ func (s *FileSink) gather(batch []*request) []*request {
 	return batch
 }
 
-// linger waits up to cfg.Linger for more requests while the batch holds
-// fewer than lingerEvents events and maxBatchBytes bytes, then returns it.
+// arrived notes when a request was queued, for the mean gap between
+// requests that linger uses.
+func (s *FileSink) arrived(r *request) {
+	if !s.lastArrival.IsZero() {
+		gap := max(r.at.Sub(s.lastArrival), 0)
+		s.gap += (gap - s.gap) / 8
+	}
+	s.lastArrival = r.at
+}
+
+// linger waits for more requests while the batch holds fewer than
+// lingerEvents events, then returns it. It waits at most cfg.Linger from the
+// batch's first request, and stops sooner once no request has come for
+// twice the recent mean gap between requests: writers that each wait for
+// their own acknowledgement (a few devices sending as fast as they are
+// answered) then stop coming, and waiting longer would only slow them,
+// while the independent writers of a large, quiet fleet keep coming.
 func (s *FileSink) linger(batch []*request, t *time.Timer) []*request {
 	if s.cfg.Linger < 0 {
 		return batch
@@ -302,19 +332,28 @@ func (s *FileSink) linger(batch []*request, t *time.Timer) []*request {
 		events += r.n
 		n += r.buf.Len()
 	}
-	if events >= lingerEvents || n >= maxBatchBytes {
-		return batch
-	}
-	t.Reset(s.cfg.Linger)
+	deadline := batch[0].at.Add(s.cfg.Linger)
 	defer t.Stop()
 	for events < lingerEvents && n < maxBatchBytes {
+		if 2*s.gap < minLingerGap {
+			return batch // requests come too fast for a wait to pay
+		}
+		until := s.lastArrival.Add(2 * s.gap)
+		if deadline.Before(until) {
+			until = deadline
+		}
+		wait := time.Until(until)
+		if wait <= 0 {
+			return batch
+		}
+		t.Reset(wait)
 		select {
 		case r := <-s.reqs:
+			s.arrived(r)
 			batch = append(batch, r)
 			events += r.n
 			n += r.buf.Len()
 		case <-t.C:
-			return batch
 		case <-s.closing:
 			return batch
 		}
@@ -336,16 +375,20 @@ func (s *FileSink) commit(batch []*request) {
 		}
 		err = ferry.WrapError(ferry.EINTERNAL, "The events could not be stored.", err)
 	}
-	events := 0
-	for _, r := range batch {
-		events += r.n
-		r.done <- err
-		bufPool.Put(r.buf)
-	}
 	if err == nil {
+		// Counted before anyone is answered, so a writer that returned
+		// sees its events in Stats.
+		events := 0
+		for _, r := range batch {
+			events += r.n
+		}
 		s.events.Add(uint64(events))
 		s.batches.Add(1)
 		s.batchSize.Observe(float64(events))
+	}
+	for _, r := range batch {
+		r.done <- err
+		bufPool.Put(r.buf)
 	}
 }
 

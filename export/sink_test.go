@@ -560,3 +560,27 @@ func TestLingerSharesAnFsync(t *testing.T) {
 		})
 	}
 }
+
+// TestLingerStopsWhenWritersStop: once requests have been coming close
+// together, a lone request does not wait out the whole linger (a writer
+// waiting for its own acknowledgement is not slowed by it).
+func TestLingerStopsWhenWritersStop(t *testing.T) {
+	const linger = time.Minute
+	s := openSink(t, export.Config{Dir: t.TempDir(), Linger: linger})
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			if err := s.Write(context.Background(), telemetry(i)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	start := time.Now()
+	if err := s.Write(context.Background(), telemetry(64)); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited >= linger/2 {
+		t.Errorf("a lone write waited %v, most of the %v linger", waited, linger)
+	}
+}
