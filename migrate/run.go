@@ -1024,32 +1024,94 @@ func (o *Orchestrator) finish(ctx context.Context, r *run, state ferry.Migration
 
 // disableSources disables, not deletes, the source identities of verified
 // devices, so that a later cleanup can delete them and nothing connects
-// there meanwhile. It is idempotent.
+// there meanwhile. It is idempotent. Identities are read and written in
+// parts of disableChunk, each written in one transaction: a wave of 10,000
+// devices ends with 20 reads and 20 transactions, not 10,000 of each.
 func (o *Orchestrator) disableSources(ctx context.Context, r *run, devs map[string]*dev) error {
-	st := o.cfg.Store
+	var ids []string
 	for id, d := range devs {
-		if d.rec.State != ferry.DeviceVerified {
-			continue
+		if d.rec.State == ferry.DeviceVerified {
+			ids = append(ids, id)
 		}
-		ident, err := st.GetDeviceIdentity(ctx, r.m.SourceHubID, id)
-		if ferry.IsCode(err, ferry.ENOTFOUND) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("disable source identity: %w", err)
-		}
-		if ident.Status == ferry.DeviceDisabled {
-			continue
-		}
-		ident.Status, ident.StatusReason, ident.StatusUpdatedAt = ferry.DeviceDisabled, "moved by migration "+r.m.Name, o.now().UTC()
-		if err := st.UpdateDeviceIdentity(ctx, ident, ident.ETag); err != nil {
-			return fmt.Errorf("disable source identity: %w", err)
-		}
-		if err := o.cfg.Hubs.IdentityChanged(ctx, r.m.SourceHubID, id); err != nil {
-			return fmt.Errorf("disable source identity: %w", err)
+	}
+	slices.Sort(ids)
+	for part := range slices.Chunk(ids, disableChunk) {
+		if err := o.disableSourcesPart(ctx, r, part); err != nil {
+			return fmt.Errorf("disable source identities: %w", err)
 		}
 	}
 	return nil
+}
+
+// disableChunk bounds the identities disableSources reads and writes at once.
+const disableChunk = 500
+
+func (o *Orchestrator) disableSourcesPart(ctx context.Context, r *run, ids []string) error {
+	st, hubID := o.cfg.Store, r.m.SourceHubID
+	p, err := st.ListDeviceIdentities(ctx, ferry.DeviceIdentityFilter{HubID: hubID, IDs: ids, ListOptions: ferry.ListOptions{Limit: len(ids)}})
+	if err != nil {
+		return err
+	}
+	var change []*ferry.DeviceIdentity
+	var match []string
+	now := o.now().UTC()
+	for _, ident := range p.Items {
+		if ident.Status == ferry.DeviceDisabled {
+			continue
+		}
+		match = append(match, ident.ETag)
+		ident.Status, ident.StatusReason, ident.StatusUpdatedAt = ferry.DeviceDisabled, "moved by migration "+r.m.Name, now
+		change = append(change, ident)
+	}
+	if len(change) == 0 {
+		return nil
+	}
+	err = st.WithTx(ctx, func(tx ferry.Tx) error {
+		for i, ident := range change {
+			if err := tx.UpdateDeviceIdentity(ctx, ident, match[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if ferry.IsCode(err, ferry.EPRECONDITION) || ferry.IsCode(err, ferry.ENOTFOUND) {
+		// One changed or went meanwhile: one by one, each read again.
+		for _, ident := range change {
+			if err := o.disableSource(ctx, r, ident.DeviceID); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, ident := range change {
+		if err := o.cfg.Hubs.IdentityChanged(ctx, hubID, ident.DeviceID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// disableSource disables one source identity, if it is still there.
+func (o *Orchestrator) disableSource(ctx context.Context, r *run, id string) error {
+	st := o.cfg.Store
+	ident, err := st.GetDeviceIdentity(ctx, r.m.SourceHubID, id)
+	if ferry.IsCode(err, ferry.ENOTFOUND) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if ident.Status == ferry.DeviceDisabled {
+		return nil
+	}
+	ident.Status, ident.StatusReason, ident.StatusUpdatedAt = ferry.DeviceDisabled, "moved by migration "+r.m.Name, o.now().UTC()
+	if err := st.UpdateDeviceIdentity(ctx, ident, ident.ETag); err != nil {
+		return err
+	}
+	return o.cfg.Hubs.IdentityChanged(ctx, r.m.SourceHubID, id)
 }
 
 // enableSource enables a source identity this orchestrator disabled, before
