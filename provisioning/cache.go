@@ -82,3 +82,44 @@ func (c *scopeCache) drop(serviceID string) {
 		}
 	}
 }
+
+// hubCache keeps the hubs registrations assign devices to, by ID, for
+// cacheTTL: a hub's record (its access policies) costs more to decode than
+// the rest of an assignment's reads. Only its ID and host name are used,
+// and a hub deleted meanwhile still fails the identity's creation.
+type hubCache struct {
+	mu sync.Mutex
+	m  map[string]hubEntry
+}
+
+type hubEntry struct {
+	hub  *ferry.Hub
+	read time.Time
+}
+
+// get returns a hub read less than cacheTTL ago, or nil. It is shared: do
+// not change it.
+func (c *hubCache) get(id string) *ferry.Hub {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[id]
+	if !ok || time.Since(e.read) > cacheTTL {
+		return nil
+	}
+	return e.hub
+}
+
+func (c *hubCache) put(h *ferry.Hub) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]hubEntry{}
+	}
+	now := time.Now()
+	for k, e := range c.m {
+		if now.Sub(e.read) > cacheTTL {
+			delete(c.m, k)
+		}
+	}
+	c.m[h.ID] = hubEntry{hub: h, read: now}
+}

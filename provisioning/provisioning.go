@@ -57,6 +57,7 @@ type Service struct {
 
 	commits *committer // the registrations' writes, batched
 	scopes  scopeCache // services and their groups, for authentication
+	hubs    hubCache   // the hubs devices are assigned to
 }
 
 var (

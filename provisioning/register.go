@@ -253,12 +253,18 @@ func (ss *session) run(ctx context.Context, opID string, payload json.RawMessage
 }
 
 // reload reads the enrollment and the service again, so that a change made
-// since the device connected (disabled, other hubs) applies.
+// since the device connected (disabled, other hubs) applies. The service
+// may come from the scope cache: a change made through this process drops
+// it there (ServiceChanged), one made elsewhere applies within cacheTTL.
 func (ss *session) reload(ctx context.Context) error {
 	st := ss.s.cfg.Store
-	svc, err := st.GetProvisioningService(ctx, ss.svc.ID)
-	if err != nil {
-		return err
+	svc, _ := ss.s.scopes.get(ss.svc.IDScope)
+	if svc == nil || svc.ID != ss.svc.ID {
+		var err error
+		if svc, err = st.GetProvisioningService(ctx, ss.svc.ID); err != nil {
+			return err
+		}
+		ss.s.scopes.putService(svc.IDScope, svc)
 	}
 	ss.svc = svc
 	if ss.en.group != nil {
@@ -359,9 +365,12 @@ func (ss *session) assign(ctx context.Context, payload json.RawMessage) (map[str
 			return nil, err
 		}
 	}
-	hub, err := st.GetHub(ctx, target.HubID)
-	if err != nil {
-		return nil, fmt.Errorf("provisioning: linked hub: %w", err)
+	hub := s.hubs.get(target.HubID)
+	if hub == nil {
+		if hub, err = st.GetHub(ctx, target.HubID); err != nil {
+			return nil, fmt.Errorf("provisioning: linked hub: %w", err)
+		}
+		s.hubs.put(hub)
 	}
 	hostName := target.HostName
 	if hostName == "" {
