@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/ferry-iot/ferry"
 )
@@ -11,19 +12,26 @@ import (
 // maxBatch bounds the registrations written in one transaction.
 const maxBatch = 256
 
+// linger is how long a batch waits for more registrations while
+// registrations keep coming (the previous batch was written less than
+// linger ago): at a migration's few hundred registrations a second, each
+// transaction then carries several. An idle committer writes at once.
+const linger = 10 * time.Millisecond
+
 // committer writes the records of concurrent registrations together: a
 // registration's writes (its identity and twin, its registration record)
 // join those that queued while the previous transaction ran, and one
 // transaction commits them all. A fleet registering at once (a migration's
 // wave) then pays one commit, and on SQLite one write of each touched page
-// to the WAL, per batch instead of two commits per device. Nothing waits
-// for a batch to fill: a lone registration is written at once.
+// to the WAL, per batch instead of two commits per device. A lone
+// registration is written at once; see linger for a steady stream.
 type committer struct {
 	st ferry.Store
 
 	mu      sync.Mutex
 	queue   []*commitReq
-	running bool // a goroutine is draining queue
+	running bool      // a goroutine is draining queue
+	wrote   time.Time // when the last batch was written
 }
 
 type commitReq struct {
@@ -61,6 +69,11 @@ func (c *committer) do(fn func(tx ferry.Tx) error) error {
 func (c *committer) drain() {
 	for {
 		c.mu.Lock()
+		if len(c.queue) < maxBatch && time.Since(c.wrote) < linger {
+			c.mu.Unlock()
+			time.Sleep(linger)
+			c.mu.Lock()
+		}
 		n := min(len(c.queue), maxBatch)
 		if n == 0 {
 			c.running = false
@@ -74,6 +87,9 @@ func (c *committer) drain() {
 		}
 		c.mu.Unlock()
 		c.write(batch)
+		c.mu.Lock()
+		c.wrote = time.Now()
+		c.mu.Unlock()
 	}
 }
 
