@@ -15,10 +15,17 @@ import (
 
 // run is a loaded migration the loop follows.
 type run struct {
-	m          *ferry.Migration
-	waves      []*ferry.MigrationWave
-	devs       map[string]*dev
-	byWave     [][]*dev // sorted by device ID
+	m      *ferry.Migration
+	waves  []*ferry.MigrationWave
+	devs   map[string]*dev
+	byWave [][]*dev // sorted by device ID
+	// What each tick looks at, kept as states change so that a tick costs
+	// the devices in motion, not the whole fleet: the devices on their way
+	// out or failing back, each wave's count of devices by state, and each
+	// wave's first device that may still be pending (none goes back).
+	active     map[*dev]bool
+	counts     []map[ferry.DeviceMigrationState]int
+	pending    []int
 	target     *ferry.ProvisioningService
 	targetHubs map[string]bool
 	source     *ferry.ProvisioningService // where failback sends devices; nil if unknown
@@ -137,11 +144,16 @@ func (o *Orchestrator) load(ctx context.Context, id string, resume bool) error {
 	if m.State.Terminal() || m.State == ferry.MigrationCreated || m.State == ferry.MigrationReady {
 		return nil
 	}
-	r := &run{m: m, devs: map[string]*dev{}, targetHubs: map[string]bool{}, methods: map[string]string{}}
+	r := &run{m: m, devs: map[string]*dev{}, targetHubs: map[string]bool{}, methods: map[string]string{}, active: map[*dev]bool{}}
 	if r.waves, err = st.ListMigrationWaves(ctx, id); err != nil {
 		return err
 	}
 	r.byWave = make([][]*dev, len(r.waves))
+	r.counts = make([]map[ferry.DeviceMigrationState]int, len(r.waves))
+	for i := range r.counts {
+		r.counts[i] = map[ferry.DeviceMigrationState]int{}
+	}
+	r.pending = make([]int, len(r.waves))
 	recs, err := allDevices(ctx, st, id)
 	if err != nil {
 		return err
@@ -169,6 +181,7 @@ func (o *Orchestrator) load(ctx context.Context, id string, resume bool) error {
 		if rec.Wave >= 0 && rec.Wave < len(r.byWave) {
 			r.byWave[rec.Wave] = append(r.byWave[rec.Wave], d)
 		}
+		r.track(d, "", rec.State)
 		o.byDevice[rec.DeviceID] = append(o.byDevice[rec.DeviceID], r)
 		o.watch(rec.DeviceID, "", rec.State)
 	}
@@ -178,6 +191,28 @@ func (o *Orchestrator) load(ctx context.Context, id string, resume bool) error {
 	}
 	o.log.Info("following migration", "migration_id", id, "state", m.State, "devices", len(recs))
 	return nil
+}
+
+// active reports whether a device in state s needs the tick's attention:
+// it is on its way out or coming back.
+func active(s ferry.DeviceMigrationState) bool { return inFlight(s) || s == ferry.DeviceFailingBack }
+
+// track follows a device's change of state (from "" when it is loaded) in
+// r.active and r.counts.
+func (r *run) track(d *dev, from, to ferry.DeviceMigrationState) {
+	if active(to) {
+		r.active[d] = true
+	} else {
+		delete(r.active, d)
+	}
+	if w := d.rec.Wave; w >= 0 && w < len(r.counts) {
+		if from != "" {
+			if r.counts[w][from]--; r.counts[w][from] <= 0 {
+				delete(r.counts[w], from)
+			}
+		}
+		r.counts[w][to]++
+	}
 }
 
 func (o *Orchestrator) unload(id string) {
@@ -342,6 +377,7 @@ func (o *Orchestrator) apply(ctx context.Context, r *run, ts []*ferry.MigrationT
 			evs = append(evs, ferry.Event{ID: ferry.NewUUID(), Time: t.At, Source: ferry.SourceMigration, Type: ferry.TypeMigrationTransition,
 				HubID: r.m.SourceHubID, DeviceID: t.DeviceID, Data: data})
 			o.watch(t.DeviceID, d.rec.State, t.To)
+			r.track(d, d.rec.State, t.To)
 			d.rec.State, d.rec.Reason, d.rec.Deadline, d.rec.UpdatedAt = t.To, t.Reason, t.Deadline, t.At
 			d.deadline = t.Deadline
 			if t.To == ferry.DeviceFailingBack {
@@ -572,7 +608,7 @@ func (o *Orchestrator) step(ctx context.Context, r *run) error {
 	r.m = m
 	now := o.now().UTC()
 	var ts []*ferry.MigrationTransition
-	for _, d := range r.devs {
+	for d := range r.active {
 		switch {
 		case inFlight(d.rec.State) && m.State == ferry.MigrationCancelling:
 			ts = append(ts, &ferry.MigrationTransition{MigrationID: m.ID, DeviceID: d.rec.DeviceID, From: d.rec.State, To: ferry.DeviceFailingBack,
@@ -608,7 +644,7 @@ func (o *Orchestrator) step(ctx context.Context, r *run) error {
 	for _, d := range cmds {
 		o.command(ctx, r, d, false)
 	}
-	for _, d := range r.devs {
+	for d := range r.active {
 		switch {
 		case d.rec.State == ferry.DeviceCommanded && !d.calling && (d.resend || !d.retryAt.IsZero() && now.After(d.retryAt)):
 			d.resend, d.retryAt = false, time.Time{}
@@ -668,7 +704,12 @@ func (o *Orchestrator) dispatch(ctx context.Context, r *run, now time.Time) ([]*
 	}
 	var picked []*dev
 	var ts []*ferry.MigrationTransition
-	for _, d := range r.byWave[w.Index] {
+	devs, first := r.byWave[w.Index], r.pending[w.Index]
+	for first < len(devs) && devs[first].rec.State != ferry.DevicePending {
+		first++
+	}
+	r.pending[w.Index] = first
+	for _, d := range devs[first:] {
 		if gap > 0 && !next.Before(now.Add(commandLead)) {
 			break
 		}
@@ -852,10 +893,8 @@ func (o *Orchestrator) settle(ctx context.Context, r *run, now time.Time) error 
 	m := r.m
 	switch m.State {
 	case ferry.MigrationCancelling:
-		for _, d := range r.devs {
-			if inFlight(d.rec.State) || d.rec.State == ferry.DeviceFailingBack {
-				return nil
-			}
+		if len(r.active) > 0 {
+			return nil
 		}
 		if err := o.disableSources(ctx, r, r.devs); err != nil {
 			return err
@@ -870,14 +909,11 @@ func (o *Orchestrator) settle(ctx context.Context, r *run, now time.Time) error 
 	}
 	w := r.waves[m.CurrentWave]
 	devs := r.byWave[w.Index]
-	count := map[ferry.DeviceMigrationState]int{}
-	for _, d := range devs {
-		count[d.rec.State]++
-	}
+	count := r.counts[w.Index]
 	errs := count[ferry.DeviceFailed] + count[ferry.DeviceFailingBack] + count[ferry.DeviceFailedBack]
 	done := true
-	for _, d := range devs {
-		if !d.rec.State.Terminal() {
+	for st, n := range count {
+		if n > 0 && !st.Terminal() {
 			done = false
 		}
 	}
