@@ -15,17 +15,10 @@ import (
 
 // run is a loaded migration the loop follows.
 type run struct {
-	m      *ferry.Migration
-	waves  []*ferry.MigrationWave
-	devs   map[string]*dev
-	byWave [][]*dev // sorted by device ID
-	// What each tick looks at, kept as states change so that a tick costs
-	// the devices in motion, not the whole fleet: the devices on their way
-	// out or failing back, each wave's count of devices by state, and each
-	// wave's first device that may still be pending (none goes back).
-	active     map[*dev]bool
-	counts     []map[ferry.DeviceMigrationState]int
-	pending    []int
+	m          *ferry.Migration
+	waves      []*ferry.MigrationWave
+	devs       map[string]*dev
+	byWave     [][]*dev // sorted by device ID
 	target     *ferry.ProvisioningService
 	targetHubs map[string]bool
 	source     *ferry.ProvisioningService // where failback sends devices; nil if unknown
@@ -33,6 +26,15 @@ type run struct {
 	methodsMu  sync.Mutex                 // methods is filled by command goroutines
 	methods    map[string]string          // model ID → DeviceMove method name
 	remote     *remoteRun                 // set when the target is on another Ferry
+
+	// What each tick looks at, kept up to date as states change (track),
+	// so that a tick costs the devices in motion rather than the whole
+	// fleet: the devices on their way out or failing back, each wave's
+	// count of devices by state, and each wave's first device that may
+	// still be pending (no device goes back to pending).
+	active  map[*dev]bool
+	counts  []map[ferry.DeviceMigrationState]int
+	pending []int
 }
 
 // dev is one device of a run. rec mirrors the store after every write.
