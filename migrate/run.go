@@ -26,6 +26,15 @@ type run struct {
 	methodsMu  sync.Mutex                 // methods is filled by command goroutines
 	methods    map[string]string          // model ID → DeviceMove method name
 	remote     *remoteRun                 // set when the target is on another Ferry
+
+	// What each tick looks at, kept up to date as states change (track),
+	// so that a tick costs the devices in motion rather than the whole
+	// fleet: the devices on their way out or failing back, each wave's
+	// count of devices by state, and each wave's first device that may
+	// still be pending (no device goes back to pending).
+	active  map[*dev]bool
+	counts  []map[ferry.DeviceMigrationState]int
+	pending []int
 }
 
 // dev is one device of a run. rec mirrors the store after every write.
@@ -137,11 +146,16 @@ func (o *Orchestrator) load(ctx context.Context, id string, resume bool) error {
 	if m.State.Terminal() || m.State == ferry.MigrationCreated || m.State == ferry.MigrationReady {
 		return nil
 	}
-	r := &run{m: m, devs: map[string]*dev{}, targetHubs: map[string]bool{}, methods: map[string]string{}}
+	r := &run{m: m, devs: map[string]*dev{}, targetHubs: map[string]bool{}, methods: map[string]string{}, active: map[*dev]bool{}}
 	if r.waves, err = st.ListMigrationWaves(ctx, id); err != nil {
 		return err
 	}
 	r.byWave = make([][]*dev, len(r.waves))
+	r.counts = make([]map[ferry.DeviceMigrationState]int, len(r.waves))
+	for i := range r.counts {
+		r.counts[i] = map[ferry.DeviceMigrationState]int{}
+	}
+	r.pending = make([]int, len(r.waves))
 	recs, err := allDevices(ctx, st, id)
 	if err != nil {
 		return err
@@ -169,6 +183,7 @@ func (o *Orchestrator) load(ctx context.Context, id string, resume bool) error {
 		if rec.Wave >= 0 && rec.Wave < len(r.byWave) {
 			r.byWave[rec.Wave] = append(r.byWave[rec.Wave], d)
 		}
+		r.track(d, "", rec.State)
 		o.byDevice[rec.DeviceID] = append(o.byDevice[rec.DeviceID], r)
 		o.watch(rec.DeviceID, "", rec.State)
 	}
@@ -178,6 +193,28 @@ func (o *Orchestrator) load(ctx context.Context, id string, resume bool) error {
 	}
 	o.log.Info("following migration", "migration_id", id, "state", m.State, "devices", len(recs))
 	return nil
+}
+
+// active reports whether a device in state s needs the tick's attention:
+// it is on its way out or coming back.
+func active(s ferry.DeviceMigrationState) bool { return inFlight(s) || s == ferry.DeviceFailingBack }
+
+// track follows a device's change of state (from "" when it is loaded) in
+// r.active and r.counts.
+func (r *run) track(d *dev, from, to ferry.DeviceMigrationState) {
+	if active(to) {
+		r.active[d] = true
+	} else {
+		delete(r.active, d)
+	}
+	if w := d.rec.Wave; w >= 0 && w < len(r.counts) {
+		if from != "" {
+			if r.counts[w][from]--; r.counts[w][from] <= 0 {
+				delete(r.counts[w], from)
+			}
+		}
+		r.counts[w][to]++
+	}
 }
 
 func (o *Orchestrator) unload(id string) {
@@ -342,6 +379,7 @@ func (o *Orchestrator) apply(ctx context.Context, r *run, ts []*ferry.MigrationT
 			evs = append(evs, ferry.Event{ID: ferry.NewUUID(), Time: t.At, Source: ferry.SourceMigration, Type: ferry.TypeMigrationTransition,
 				HubID: r.m.SourceHubID, DeviceID: t.DeviceID, Data: data})
 			o.watch(t.DeviceID, d.rec.State, t.To)
+			r.track(d, d.rec.State, t.To)
 			d.rec.State, d.rec.Reason, d.rec.Deadline, d.rec.UpdatedAt = t.To, t.Reason, t.Deadline, t.At
 			d.deadline = t.Deadline
 			if t.To == ferry.DeviceFailingBack {
@@ -572,7 +610,7 @@ func (o *Orchestrator) step(ctx context.Context, r *run) error {
 	r.m = m
 	now := o.now().UTC()
 	var ts []*ferry.MigrationTransition
-	for _, d := range r.devs {
+	for d := range r.active {
 		switch {
 		case inFlight(d.rec.State) && m.State == ferry.MigrationCancelling:
 			ts = append(ts, &ferry.MigrationTransition{MigrationID: m.ID, DeviceID: d.rec.DeviceID, From: d.rec.State, To: ferry.DeviceFailingBack,
@@ -608,7 +646,7 @@ func (o *Orchestrator) step(ctx context.Context, r *run) error {
 	for _, d := range cmds {
 		o.command(ctx, r, d, false)
 	}
-	for _, d := range r.devs {
+	for d := range r.active {
 		switch {
 		case d.rec.State == ferry.DeviceCommanded && !d.calling && (d.resend || !d.retryAt.IsZero() && now.After(d.retryAt)):
 			d.resend, d.retryAt = false, time.Time{}
@@ -668,7 +706,12 @@ func (o *Orchestrator) dispatch(ctx context.Context, r *run, now time.Time) ([]*
 	}
 	var picked []*dev
 	var ts []*ferry.MigrationTransition
-	for _, d := range r.byWave[w.Index] {
+	devs, first := r.byWave[w.Index], r.pending[w.Index]
+	for first < len(devs) && devs[first].rec.State != ferry.DevicePending {
+		first++
+	}
+	r.pending[w.Index] = first
+	for _, d := range devs[first:] {
 		if gap > 0 && !next.Before(now.Add(commandLead)) {
 			break
 		}
@@ -852,10 +895,8 @@ func (o *Orchestrator) settle(ctx context.Context, r *run, now time.Time) error 
 	m := r.m
 	switch m.State {
 	case ferry.MigrationCancelling:
-		for _, d := range r.devs {
-			if inFlight(d.rec.State) || d.rec.State == ferry.DeviceFailingBack {
-				return nil
-			}
+		if len(r.active) > 0 {
+			return nil
 		}
 		if err := o.disableSources(ctx, r, r.devs); err != nil {
 			return err
@@ -870,14 +911,11 @@ func (o *Orchestrator) settle(ctx context.Context, r *run, now time.Time) error 
 	}
 	w := r.waves[m.CurrentWave]
 	devs := r.byWave[w.Index]
-	count := map[ferry.DeviceMigrationState]int{}
-	for _, d := range devs {
-		count[d.rec.State]++
-	}
+	count := r.counts[w.Index]
 	errs := count[ferry.DeviceFailed] + count[ferry.DeviceFailingBack] + count[ferry.DeviceFailedBack]
 	done := true
-	for _, d := range devs {
-		if !d.rec.State.Terminal() {
+	for st, n := range count {
+		if n > 0 && !st.Terminal() {
 			done = false
 		}
 	}
@@ -1024,32 +1062,94 @@ func (o *Orchestrator) finish(ctx context.Context, r *run, state ferry.Migration
 
 // disableSources disables, not deletes, the source identities of verified
 // devices, so that a later cleanup can delete them and nothing connects
-// there meanwhile. It is idempotent.
+// there meanwhile. It is idempotent. Identities are read and written in
+// parts of disableChunk, each written in one transaction: a wave of 10,000
+// devices ends with 20 reads and 20 transactions, not 10,000 of each.
 func (o *Orchestrator) disableSources(ctx context.Context, r *run, devs map[string]*dev) error {
-	st := o.cfg.Store
+	var ids []string
 	for id, d := range devs {
-		if d.rec.State != ferry.DeviceVerified {
-			continue
+		if d.rec.State == ferry.DeviceVerified {
+			ids = append(ids, id)
 		}
-		ident, err := st.GetDeviceIdentity(ctx, r.m.SourceHubID, id)
-		if ferry.IsCode(err, ferry.ENOTFOUND) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("disable source identity: %w", err)
-		}
-		if ident.Status == ferry.DeviceDisabled {
-			continue
-		}
-		ident.Status, ident.StatusReason, ident.StatusUpdatedAt = ferry.DeviceDisabled, "moved by migration "+r.m.Name, o.now().UTC()
-		if err := st.UpdateDeviceIdentity(ctx, ident, ident.ETag); err != nil {
-			return fmt.Errorf("disable source identity: %w", err)
-		}
-		if err := o.cfg.Hubs.IdentityChanged(ctx, r.m.SourceHubID, id); err != nil {
-			return fmt.Errorf("disable source identity: %w", err)
+	}
+	slices.Sort(ids)
+	for part := range slices.Chunk(ids, disableChunk) {
+		if err := o.disableSourcesPart(ctx, r, part); err != nil {
+			return fmt.Errorf("disable source identities: %w", err)
 		}
 	}
 	return nil
+}
+
+// disableChunk bounds the identities disableSources reads and writes at once.
+const disableChunk = 500
+
+func (o *Orchestrator) disableSourcesPart(ctx context.Context, r *run, ids []string) error {
+	st, hubID := o.cfg.Store, r.m.SourceHubID
+	p, err := st.ListDeviceIdentities(ctx, ferry.DeviceIdentityFilter{HubID: hubID, IDs: ids, ListOptions: ferry.ListOptions{Limit: len(ids)}})
+	if err != nil {
+		return err
+	}
+	var change []*ferry.DeviceIdentity
+	var match []string
+	now := o.now().UTC()
+	for _, ident := range p.Items {
+		if ident.Status == ferry.DeviceDisabled {
+			continue
+		}
+		match = append(match, ident.ETag)
+		ident.Status, ident.StatusReason, ident.StatusUpdatedAt = ferry.DeviceDisabled, "moved by migration "+r.m.Name, now
+		change = append(change, ident)
+	}
+	if len(change) == 0 {
+		return nil
+	}
+	err = st.WithTx(ctx, func(tx ferry.Tx) error {
+		for i, ident := range change {
+			if err := tx.UpdateDeviceIdentity(ctx, ident, match[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if ferry.IsCode(err, ferry.EPRECONDITION) || ferry.IsCode(err, ferry.ENOTFOUND) {
+		// One changed or went meanwhile: one by one, each read again.
+		for _, ident := range change {
+			if err := o.disableSource(ctx, r, ident.DeviceID); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, ident := range change {
+		if err := o.cfg.Hubs.IdentityChanged(ctx, hubID, ident.DeviceID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// disableSource disables one source identity, if it is still there.
+func (o *Orchestrator) disableSource(ctx context.Context, r *run, id string) error {
+	st := o.cfg.Store
+	ident, err := st.GetDeviceIdentity(ctx, r.m.SourceHubID, id)
+	if ferry.IsCode(err, ferry.ENOTFOUND) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if ident.Status == ferry.DeviceDisabled {
+		return nil
+	}
+	ident.Status, ident.StatusReason, ident.StatusUpdatedAt = ferry.DeviceDisabled, "moved by migration "+r.m.Name, o.now().UTC()
+	if err := st.UpdateDeviceIdentity(ctx, ident, ident.ETag); err != nil {
+		return err
+	}
+	return o.cfg.Hubs.IdentityChanged(ctx, r.m.SourceHubID, id)
 }
 
 // enableSource enables a source identity this orchestrator disabled, before

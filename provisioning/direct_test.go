@@ -193,3 +193,51 @@ func TestAlwaysPoll(t *testing.T) {
 		}
 	})
 }
+
+// TestGroupKeyChangedAfterConnect: a session admitted by a group key that
+// was replaced meanwhile (the service's groups are kept for a few seconds
+// to authenticate a fleet's sessions) is refused when it registers; once
+// the service is reported changed, such a device is refused at once.
+func TestGroupKeyChangedAfterConnect(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		e := newEnv(t, s)
+		ctx := context.Background()
+		d := groupDevice(t, e, "rot-1") // reads the group for the scope
+		if topic, v := d.call(t, "$dps/registrations/PUT/iotdps-register/?$rid=1", `{"registrationId":"rot-1"}`); topic != "$dps/registrations/res/200/?$rid=1" {
+			t.Fatalf("register: %s %v", topic, v)
+		}
+		g, err := s.GetEnrollmentGroup(ctx, e.svc.ID, "grp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := g.Attestation.PrimaryKey
+		g.Attestation.PrimaryKey = ferry.NewKey(64)
+		if err := s.PutEnrollmentGroup(ctx, g, ""); err != nil {
+			t.Fatal(err)
+		}
+		dk, err := sas.DeriveDeviceKey(old, "rot-2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := e.svc.IDScope + "/registrations/rot-2"
+		d2, code := e.dial("rot-2", res+"/api-version=2019-03-31", nodeToken(res, dk, time.Now().Add(time.Hour)), nil)
+		if code == 0 {
+			t.Log("admitted by the kept group; the registration must refuse it")
+			topic, v := d2.call(t, "$dps/registrations/PUT/iotdps-register/?$rid=2", `{"registrationId":"rot-2"}`)
+			if topic != "$dps/registrations/res/401/?$rid=2" {
+				t.Fatalf("register with a replaced key: %s %v", topic, v)
+			}
+			if _, err := s.GetDeviceIdentity(ctx, e.hubB.ID, "rot-2"); !ferry.IsCode(err, ferry.ENOTFOUND) {
+				t.Fatalf("identity of a refused device: %v", err)
+			}
+		}
+		if err := e.prov.ServiceChanged(ctx, e.svc.ID); err != nil {
+			t.Fatal(err)
+		}
+		dk3, _ := sas.DeriveDeviceKey(old, "rot-3")
+		res = e.svc.IDScope + "/registrations/rot-3"
+		if _, code := e.dial("rot-3", res+"/api-version=2019-03-31", nodeToken(res, dk3, time.Now().Add(time.Hour)), nil); code == 0 {
+			t.Fatal("a replaced key was admitted after ServiceChanged")
+		}
+	})
+}

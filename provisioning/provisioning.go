@@ -54,6 +54,10 @@ type Service struct {
 	ops   map[string]*operation // operation ID -> outcome, for operations answered 202
 	swept time.Time             // when expired operations were last dropped
 	wg    sync.WaitGroup        // assignments in flight
+
+	commits *committer // the registrations' writes, batched
+	scopes  scopeCache // services and their groups, for authentication
+	hubs    hubCache   // the hubs devices are assigned to
 }
 
 var (
@@ -81,7 +85,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.AssignWait == 0 {
 		cfg.AssignWait = 2 * time.Second
 	}
-	return &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now, ops: map[string]*operation{}}, nil
+	return &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now, ops: map[string]*operation{}, commits: &committer{st: cfg.Store}}, nil
 }
 
 // Close waits for the assignments still in flight (those answered 202).
@@ -100,9 +104,12 @@ func NewIDScope() string {
 	return "0ne" + strings.ToUpper(hex.EncodeToString(b[:]))
 }
 
-// ServiceChanged implements ferry.ProvisioningChanged. Nothing is cached
-// across registrations, so there is nothing to reload.
-func (s *Service) ServiceChanged(ctx context.Context, serviceID string) error { return nil }
+// ServiceChanged implements ferry.ProvisioningChanged: the service and
+// its enrollment groups are read again for the next session.
+func (s *Service) ServiceChanged(ctx context.Context, serviceID string) error {
+	s.scopes.drop(serviceID)
+	return nil
+}
 
 // ValidRegistrationID reports whether id is a DPS registration ID: up to
 // 128 characters of letters, digits, '.', '_' and '-', not starting or
@@ -155,16 +162,24 @@ func (s *Service) ConnectRegistration(ctx context.Context, req *mqttgw.ConnectRe
 	if req.ClientID != u.RegistrationID || !ValidRegistrationID(u.RegistrationID) {
 		return nil, errUnauthorized
 	}
-	svc, err := s.cfg.Store.GetProvisioningServiceByScope(ctx, u.IDScope)
-	if ferry.IsCode(err, ferry.ENOTFOUND) {
-		return nil, errUnauthorized
+	svc, groups := s.scopes.get(u.IDScope)
+	if svc == nil {
+		var err error
+		svc, err = s.cfg.Store.GetProvisioningServiceByScope(ctx, u.IDScope)
+		if ferry.IsCode(err, ferry.ENOTFOUND) {
+			return nil, errUnauthorized
+		}
+		if err != nil {
+			return nil, fmt.Errorf("provisioning: connect: %w", err)
+		}
+		s.scopes.putService(u.IDScope, svc)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("provisioning: connect: %w", err)
-	}
-	var en *enrollment
+	var (
+		en  *enrollment
+		err error
+	)
 	if req.HasPassword {
-		en, err = s.attestSAS(ctx, svc, u, req.Password)
+		en, err = s.attestSAS(ctx, svc, groups, u, req.Password)
 	} else {
 		en, err = s.attestX509(ctx, svc, u.RegistrationID, req.PeerCertificates)
 	}
@@ -176,7 +191,11 @@ func (s *Service) ConnectRegistration(ctx context.Context, req *mqttgw.ConnectRe
 }
 
 // attestSAS finds the enrollment whose key (or derived key) signed the token.
-func (s *Service) attestSAS(ctx context.Context, svc *ferry.ProvisioningService, u mqttgw.Username, password string) (*enrollment, error) {
+// cached are the service's groups as read a moment ago, or nil: a device
+// that matches none of them is matched against the groups in the store.
+// (A group matched from the cache is read again, and the key checked again,
+// by the registration: see session.reload.)
+func (s *Service) attestSAS(ctx context.Context, svc *ferry.ProvisioningService, cached []*ferry.EnrollmentGroup, u mqttgw.Username, password string) (*enrollment, error) {
 	tok, err := sas.Parse(password)
 	if err != nil {
 		return nil, errUnauthorized
@@ -200,10 +219,23 @@ func (s *Service) attestSAS(ctx context.Context, svc *ferry.ProvisioningService,
 	case !ferry.IsCode(err, ferry.ENOTFOUND):
 		return nil, fmt.Errorf("provisioning: attest: %w", err)
 	}
+	if en := matchGroup(cached, tok, u.RegistrationID, now); en != nil {
+		return en, nil
+	}
 	groups, err := s.groups(ctx, svc.ID)
 	if err != nil {
 		return nil, err
 	}
+	s.scopes.putGroups(u.IDScope, svc, groups)
+	if en := matchGroup(groups, tok, u.RegistrationID, now); en != nil {
+		return en, nil
+	}
+	return nil, errUnauthorized
+}
+
+// matchGroup returns the first symmetric-key group one of whose keys
+// derives the key that signed tok, or nil.
+func matchGroup(groups []*ferry.EnrollmentGroup, tok sas.Token, regID string, now time.Time) *enrollment {
 	for _, g := range groups {
 		if g.Attestation.Type != ferry.AttestSymmetricKey {
 			continue
@@ -212,16 +244,16 @@ func (s *Service) attestSAS(ctx context.Context, svc *ferry.ProvisioningService,
 			if gk == "" {
 				continue
 			}
-			dk, err := sas.DeriveDeviceKey(gk, u.RegistrationID)
+			dk, err := sas.DeriveDeviceKey(gk, regID)
 			if err != nil {
 				continue
 			}
 			if sas.Verify(tok, dk, now) == nil {
-				return &enrollment{group: g, key: dk}, nil
+				return &enrollment{group: g, key: dk}
 			}
 		}
 	}
-	return nil, errUnauthorized
+	return nil
 }
 
 func (s *Service) groups(ctx context.Context, serviceID string) ([]*ferry.EnrollmentGroup, error) {

@@ -224,6 +224,10 @@ func (ss *session) run(ctx context.Context, opID string, payload json.RawMessage
 			ss.record(ctx, ferry.RegistrationFailed, "", "", codeUnauthorized, "The enrollment no longer exists.", payload)
 			return ss.failed(opID, ferry.RegistrationFailed, codeUnauthorized, "The enrollment no longer exists.")
 		}
+		if err == errKeyChanged {
+			ss.record(ctx, ferry.RegistrationFailed, "", "", codeUnauthorized, ferry.ErrorMessage(err), payload)
+			return ss.failed(opID, ferry.RegistrationFailed, codeUnauthorized, ferry.ErrorMessage(err))
+		}
 		ss.s.log.Warn("provisioning: reload enrollment", "service", ss.svc.ID, "registration", ss.regID, "error", err)
 		return ss.failed(opID, ferry.RegistrationFailed, codeInternal, "An internal error occurred.")
 	}
@@ -249,18 +253,29 @@ func (ss *session) run(ctx context.Context, opID string, payload json.RawMessage
 }
 
 // reload reads the enrollment and the service again, so that a change made
-// since the device connected (disabled, other hubs) applies.
+// since the device connected (disabled, other hubs) applies. The service
+// may come from the scope cache: a change made through this process drops
+// it there (ServiceChanged), one made elsewhere applies within cacheTTL.
 func (ss *session) reload(ctx context.Context) error {
 	st := ss.s.cfg.Store
-	svc, err := st.GetProvisioningService(ctx, ss.svc.ID)
-	if err != nil {
-		return err
+	svc, _ := ss.s.scopes.get(ss.svc.IDScope)
+	if svc == nil || svc.ID != ss.svc.ID {
+		var err error
+		if svc, err = st.GetProvisioningService(ctx, ss.svc.ID); err != nil {
+			return err
+		}
+		ss.s.scopes.putService(svc.IDScope, svc)
 	}
 	ss.svc = svc
 	if ss.en.group != nil {
 		g, err := st.GetEnrollmentGroup(ctx, svc.ID, ss.en.group.ID)
 		if err != nil {
 			return err
+		}
+		if ss.en.key != "" && !derives(g.Attestation, ss.regID, ss.en.key) {
+			// The session may have been admitted by a group read a few
+			// seconds before (see cacheTTL) whose keys changed since.
+			return errKeyChanged
 		}
 		ss.en.group = g
 		return nil
@@ -350,9 +365,12 @@ func (ss *session) assign(ctx context.Context, payload json.RawMessage) (map[str
 			return nil, err
 		}
 	}
-	hub, err := st.GetHub(ctx, target.HubID)
-	if err != nil {
-		return nil, fmt.Errorf("provisioning: linked hub: %w", err)
+	hub := s.hubs.get(target.HubID)
+	if hub == nil {
+		if hub, err = st.GetHub(ctx, target.HubID); err != nil {
+			return nil, fmt.Errorf("provisioning: linked hub: %w", err)
+		}
+		s.hubs.put(hub)
 	}
 	hostName := target.HostName
 	if hostName == "" {
@@ -392,9 +410,6 @@ func (ss *session) assign(ctx context.Context, payload json.RawMessage) (map[str
 		id = &ferry.DeviceIdentity{HubID: hub.ID, DeviceID: deviceID, GenerationID: ferry.NewUUID(), Status: ferry.DeviceEnabled,
 			StatusUpdatedAt: now, Auth: auth, ConnectionState: ferry.Disconnected, ModelID: modelID, IoTEdge: edge,
 			EnrollmentGroupID: groupID, CreatedAt: now}
-		if err := st.CreateDeviceIdentity(ctx, id); err != nil {
-			return nil, fmt.Errorf("provisioning: create identity: %w", err)
-		}
 		created = true
 	case err != nil:
 		return nil, fmt.Errorf("provisioning: identity: %w", err)
@@ -403,37 +418,6 @@ func (ss *session) assign(ctx context.Context, payload json.RawMessage) (map[str
 		if modelID != "" {
 			id.ModelID = modelID
 		}
-		if err := st.UpdateDeviceIdentity(ctx, id, id.ETag); err != nil {
-			return nil, fmt.Errorf("provisioning: update identity: %w", err)
-		}
-	}
-	if created || moved {
-		t, err := st.GetTwin(ctx, hub.ID, deviceID)
-		if err != nil {
-			return nil, fmt.Errorf("provisioning: twin: %w", err)
-		}
-		if oldTwin != nil {
-			t.Tags, t.Desired, t.Reported = oldTwin.Tags, oldTwin.Desired, oldTwin.Reported
-		} else {
-			t.Tags, t.Desired = initial.Tags, initial.Desired
-			if moved {
-				t.Reported = map[string]any{} // deviceDataReset
-			}
-		}
-		if t.Tags != nil || t.Desired != nil || t.Reported != nil {
-			t.Version++
-			if t.Desired != nil {
-				t.DesiredVersion++
-			}
-			if err := st.UpdateTwin(ctx, t, t.ETag); err != nil {
-				return nil, fmt.Errorf("provisioning: twin: %w", err)
-			}
-		}
-	}
-	if s.cfg.Hubs != nil && !created {
-		if err := s.cfg.Hubs.IdentityChanged(ctx, hub.ID, deviceID); err != nil {
-			s.log.Warn("provisioning: tell hub", "hub", hub.ID, "device", deviceID, "error", err)
-		}
 	}
 	rec := &ferry.RegistrationRecord{ServiceID: ss.svc.ID, RegistrationID: regLower, EnrollmentGroupID: groupID,
 		DeviceID: deviceID, AssignedHub: hostName, Status: ferry.RegistrationAssigned, Substatus: substatus,
@@ -441,8 +425,53 @@ func (ss *session) assign(ctx context.Context, payload json.RawMessage) (map[str
 	if prev != nil {
 		rec.CreatedAt = prev.CreatedAt
 	}
-	if err := st.PutRegistration(ctx, rec); err != nil {
-		return nil, fmt.Errorf("provisioning: store registration: %w", err)
+	// A new identity's twin is empty: it is written again only if the
+	// enrollment's initial twin or a move gives it content.
+	twin := moved || created && (initial.Tags != nil || initial.Desired != nil)
+	ifMatch := id.ETag // the write may run twice (see committer.do); id.ETag changes on the first
+	err = s.commits.do(func(tx ferry.Tx) error {
+		if created {
+			if err := tx.CreateDeviceIdentity(ctx, id); err != nil {
+				return fmt.Errorf("provisioning: create identity: %w", err)
+			}
+		} else if err := tx.UpdateDeviceIdentity(ctx, id, ifMatch); err != nil {
+			return fmt.Errorf("provisioning: update identity: %w", err)
+		}
+		if twin {
+			t, err := tx.GetTwin(ctx, hub.ID, deviceID)
+			if err != nil {
+				return fmt.Errorf("provisioning: twin: %w", err)
+			}
+			if oldTwin != nil {
+				t.Tags, t.Desired, t.Reported = oldTwin.Tags, oldTwin.Desired, oldTwin.Reported
+			} else {
+				t.Tags, t.Desired = initial.Tags, initial.Desired
+				if moved {
+					t.Reported = map[string]any{} // deviceDataReset
+				}
+			}
+			if t.Tags != nil || t.Desired != nil || t.Reported != nil {
+				t.Version++
+				if t.Desired != nil {
+					t.DesiredVersion++
+				}
+				if err := tx.UpdateTwin(ctx, t, t.ETag); err != nil {
+					return fmt.Errorf("provisioning: twin: %w", err)
+				}
+			}
+		}
+		if err := tx.PutRegistration(ctx, rec); err != nil {
+			return fmt.Errorf("provisioning: store registration: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.Hubs != nil && !created {
+		if err := s.cfg.Hubs.IdentityChanged(ctx, hub.ID, deviceID); err != nil {
+			s.log.Warn("provisioning: tell hub", "hub", hub.ID, "device", deviceID, "error", err)
+		}
 	}
 	if s.cfg.Bus != nil {
 		evs := []ferry.Event{{ID: ferry.NewUUID(), Time: now, Source: ferry.SourceDeviceLifecycle, Type: ferry.TypeProvisioned,
@@ -531,6 +560,27 @@ func weight(l ferry.LinkedHub) int {
 		return 1
 	}
 	return l.AllocationWeight
+}
+
+// errKeyChanged fails a registration whose group no longer holds the key
+// the device signed with.
+var errKeyChanged = ferry.Errorf(ferry.EUNAUTHORIZED, "The enrollment's keys changed.")
+
+// derives reports whether a symmetric-key group's primary or secondary key
+// derives the device key dk.
+func derives(a ferry.Attestation, regID, dk string) bool {
+	if a.Type != ferry.AttestSymmetricKey {
+		return false
+	}
+	for _, gk := range []string{a.PrimaryKey, a.SecondaryKey} {
+		if gk == "" {
+			continue
+		}
+		if k, err := sas.DeriveDeviceKey(gk, regID); err == nil && k == dk {
+			return true
+		}
+	}
+	return false
 }
 
 // deriveBoth returns the device keys derived from a group's primary and

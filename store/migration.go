@@ -349,27 +349,51 @@ func (o *ops) TransitionMigrationDevices(ctx context.Context, t []*ferry.Migrati
 				}
 			}
 		}
-		for part := range slices.Chunk(t, transitionChunk) {
-			args := make([]any, 0, 3*len(part))
-			var b strings.Builder
-			b.WriteString("INSERT INTO migration_transitions (migration_id, device_id, doc) VALUES ")
-			for i, x := range part {
-				doc, err := json.Marshal(x)
-				if err != nil {
-					return fmt.Errorf("transition: %w", err)
-				}
-				if i > 0 {
-					b.WriteString(", ")
-				}
-				fmt.Fprintf(&b, "(%s)", placeholders(len(args)+1, 3))
-				args = append(args, x.MigrationID, x.DeviceID, string(doc))
+		return o.insertTransitions(ctx, q, t)
+	})
+}
+
+// insertTransitionSQL appends one transition to the history.
+const insertTransitionSQL = "INSERT INTO migration_transitions (migration_id, device_id, doc) VALUES ($1, $2, $3)"
+
+// insertTransitions appends transitions to the history: on SQLite one
+// prepared INSERT each (a multi-row INSERT is parsed anew every time, which
+// cost more than the rows), on PostgreSQL multi-row INSERTs (one round
+// trip per chunk).
+func (o *ops) insertTransitions(ctx context.Context, q querier, t []*ferry.MigrationTransition) error {
+	if !o.d.postgres {
+		q = o.hotTx(q)
+		for _, x := range t {
+			doc, err := json.Marshal(x)
+			if err != nil {
+				return fmt.Errorf("transition: %w", err)
 			}
-			if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
+			if _, err := q.ExecContext(ctx, insertTransitionSQL, x.MigrationID, x.DeviceID, string(doc)); err != nil {
 				return fmt.Errorf("transition: %w", err)
 			}
 		}
 		return nil
-	})
+	}
+	for part := range slices.Chunk(t, transitionChunk) {
+		args := make([]any, 0, 3*len(part))
+		var b strings.Builder
+		b.WriteString("INSERT INTO migration_transitions (migration_id, device_id, doc) VALUES ")
+		for i, x := range part {
+			doc, err := json.Marshal(x)
+			if err != nil {
+				return fmt.Errorf("transition: %w", err)
+			}
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "(%s)", placeholders(len(args)+1, 3))
+			args = append(args, x.MigrationID, x.DeviceID, string(doc))
+		}
+		if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("transition: %w", err)
+		}
+	}
+	return nil
 }
 
 // readMigrationDevices reads the records of one migration's devices into
@@ -410,15 +434,8 @@ func (o *ops) readMigrationDevices(ctx context.Context, q querier, migrationID s
 func (o *ops) writeMigrationDevices(ctx context.Context, q querier, migrationID string, ids []string,
 	recs map[[2]string]*ferry.MigrationDevice, from map[[2]string]ferry.DeviceMigrationState) error {
 	const upd = "UPDATE migration_devices SET state = $1, doc = $2 WHERE migration_id = $3 AND device_id = $4 AND state = $5"
+	q = o.hotTx(q) // prepared once on SQLite
 	exec := func(args ...any) (sql.Result, error) { return q.ExecContext(ctx, upd, args...) }
-	if p, ok := q.(preparer); ok && !o.d.postgres {
-		st, err := p.PrepareContext(ctx, upd)
-		if err != nil {
-			return fmt.Errorf("transition: %w", err)
-		}
-		defer st.Close()
-		exec = func(args ...any) (sql.Result, error) { return st.ExecContext(ctx, args...) }
-	}
 	for _, id := range ids {
 		k := [2]string{migrationID, id}
 		d := recs[k]

@@ -120,7 +120,7 @@ func (o *ops) PutIndividualEnrollment(ctx context.Context, e *ferry.IndividualEn
 
 // GetIndividualEnrollment returns an enrollment (registration ID case-insensitive).
 func (o *ops) GetIndividualEnrollment(ctx context.Context, serviceID, registrationID string) (*ferry.IndividualEnrollment, error) {
-	return individualEnrollments.getKey(ctx, o.rq(), serviceID, lower(registrationID))
+	return individualEnrollments.getKey(ctx, o.hotR(), serviceID, lower(registrationID))
 }
 
 // ListIndividualEnrollments returns a page ordered by registration ID.

@@ -16,6 +16,10 @@ import (
 type stmtCache struct {
 	mu sync.Mutex
 	m  map[stmtKey]*sql.Stmt
+	// wanted holds the hot statements that ran inside a transaction before
+	// they were prepared: a transaction holds the writer's one connection,
+	// so they are prepared before the next transaction begins (prepareWanted).
+	wanted map[stmtKey]bool
 }
 
 type stmtKey struct {
@@ -28,6 +32,34 @@ func (c *stmtCache) cached(db *sql.DB, query string) *sql.Stmt {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.m[stmtKey{db, query}]
+}
+
+// want notes a statement to prepare on db before its next transaction.
+func (c *stmtCache) want(db *sql.DB, query string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.wanted == nil {
+		c.wanted = map[stmtKey]bool{}
+	}
+	c.wanted[stmtKey{db, query}] = true
+}
+
+// prepareWanted prepares the statements noted by want for db. It needs a
+// connection of db: call it outside any transaction of db.
+func (c *stmtCache) prepareWanted(ctx context.Context, db *sql.DB) {
+	c.mu.Lock()
+	var qs []string
+	for k := range c.wanted {
+		if k.db == db {
+			qs = append(qs, k.query)
+			delete(c.wanted, k)
+		}
+	}
+	c.mu.Unlock()
+	for _, q := range qs {
+		// An error shows again, and is returned, when the statement runs.
+		_, _ = c.stmt(ctx, db, q)
+	}
 }
 
 // stmt returns a statement prepared on db, preparing it on first use. It
@@ -82,12 +114,13 @@ type preparedQ struct {
 // stmt returns the prepared statement for query, or nil when it is to go
 // to plain: it failed to prepare (plain reports why), or the transaction
 // holds the connection it would be prepared on and it was not prepared
-// before (see warm).
+// before (see warm; it is prepared before the next transaction).
 func (q preparedQ) stmt(ctx context.Context, query string) *sql.Stmt {
 	if q.tx != nil {
 		if s := q.c.cached(q.db, query); s != nil {
 			return q.tx.StmtContext(ctx, s)
 		}
+		q.c.want(q.db, query)
 		return nil
 	}
 	s, err := q.c.stmt(ctx, q.db, query)
@@ -119,11 +152,13 @@ func (q preparedQ) QueryRowContext(ctx context.Context, query string, args ...an
 }
 
 // warm prepares the writer's statements that a transaction about to begin
-// will run through hotTx, unless it is inside a transaction already.
+// will run through hotTx, unless it is inside a transaction already, and
+// those that earlier transactions ran unprepared.
 func (o *ops) warm(ctx context.Context, queries ...string) {
 	if o.d.postgres || o.stmts == nil || o.tx != nil {
 		return
 	}
+	o.stmts.prepareWanted(ctx, o.w)
 	for _, q := range queries {
 		// An error shows again, and is returned, when the statement runs.
 		_, _ = o.stmts.stmt(ctx, o.w, q)

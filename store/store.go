@@ -189,6 +189,7 @@ func (db *DB) Close() error {
 // WithTx runs fn in one transaction: everything fn writes is kept, or
 // nothing is when fn returns an error (or panics).
 func (db *DB) WithTx(ctx context.Context, fn func(tx ferry.Tx) error) (err error) {
+	db.warm(ctx) // the transaction holds the writer's connection
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
@@ -253,6 +254,7 @@ func (o *ops) write(ctx context.Context, fn func(q querier) error) error {
 	if o.tx != nil {
 		return fn(o.tx)
 	}
+	o.warm(ctx) // the transaction holds the writer's connection
 	tx, err := o.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
