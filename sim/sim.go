@@ -265,9 +265,23 @@ func (f *fleet) runDevice(ctx context.Context, i int, sem chan struct{}) {
 		f.log.Error("device setup failed", "error", err)
 		return
 	}
+	// moved wakes the telemetry loop when the device has moved to another
+	// hub: like firmware reporting after it reconnects, the device sends its
+	// next message at once, so the new hub sees it without waiting out the
+	// interval.
+	moved := make(chan struct{}, 1)
+	dc := device.Config{ModelID: f.cfg.ModelID, Logger: f.cfg.Logger, OnMoved: func(_ *device.Registration, err error) {
+		if err != nil {
+			return
+		}
+		select {
+		case moved <- struct{}{}:
+		default:
+		}
+	}}
 	var c *device.Client
 	for attempt := 0; c == nil; attempt++ {
-		c, _, err = device.ProvisionAndConnect(ctx, pc, device.Config{ModelID: f.cfg.ModelID, Logger: f.cfg.Logger})
+		c, _, err = device.ProvisionAndConnect(ctx, pc, dc)
 		if err == nil {
 			break
 		}
@@ -306,6 +320,7 @@ func (f *fleet) runDevice(ctx context.Context, i int, sem chan struct{}) {
 	// Spread the fleet's messages over the interval.
 	select {
 	case <-time.After(rand.N(f.cfg.TelemetryInterval)):
+	case <-moved:
 	case <-ctx.Done():
 		return
 	}
@@ -319,6 +334,7 @@ func (f *fleet) runDevice(ctx context.Context, i int, sem chan struct{}) {
 		}
 		select {
 		case <-t.C:
+		case <-moved:
 		case <-ctx.Done():
 			return
 		}

@@ -3,12 +3,14 @@ package sim_test
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/ferry-iot/ferry"
 	"github.com/ferry-iot/ferry/device"
 	"github.com/ferry-iot/ferry/device/devicetest"
+	"github.com/ferry-iot/ferry/export"
 	"github.com/ferry-iot/ferry/sim"
 	"github.com/ferry-iot/ferry/store/storetest"
 	"github.com/google/go-cmp/cmp"
@@ -175,4 +177,50 @@ func TestStatsWhileComingUp(t *testing.T) {
 	if final.Connected != 0 || final.Provisioned != 0 {
 		t.Errorf("final: %+v", final)
 	}
+}
+
+// TestMovedDeviceReportsAtOnce: a simulated device that moves to another hub
+// sends its next message right away rather than at its next interval, so a
+// migration verifies it without waiting out the telemetry interval.
+func TestMovedDeviceReportsAtOnce(t *testing.T) {
+	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
+		p := devicetest.NewPlane(t, s)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		cfg := sim.Config{Count: 3, Prefix: "mover-", ProvisioningHost: p.ProvHost, IDScope: p.SvcA.IDScope, GroupKey: p.GroupKey,
+			TelemetryInterval: time.Hour, Transport: device.Transport{TLS: p.ClientTLS}, StatsInterval: 100 * time.Millisecond}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if _, err := sim.Run(ctx, cfg); err != nil {
+				t.Error(err)
+			}
+		}()
+		for i := range cfg.Count {
+			id := cfg.DeviceID(i)
+			devicetest.Eventually(t, id+" connected at hub A", func() bool { return p.Hubs.Connected(p.HubA.ID, id) })
+			res, err := p.Hubs.InvokeMethod(ctx, p.HubA.ID, id, ferry.MethodRequest{MethodName: "DeviceMove",
+				Payload: json.RawMessage(`{"idScope":"` + p.SvcB.IDScope + `"}`), ResponseTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second})
+			if err != nil || res.Status != 200 {
+				t.Fatalf("move %s: %+v, %v", id, res, err)
+			}
+		}
+		for i := range cfg.Count {
+			id := cfg.DeviceID(i)
+			devicetest.Eventually(t, id+"'s message through hub B", func() bool {
+				recs, err := export.ReadAll(p.Dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range recs {
+					if r.DeviceID == id && r.MessageSource == "telemetry" && r.Ferry.HubID == p.HubB.ID {
+						return true
+					}
+				}
+				return false
+			})
+		}
+		cancel()
+		<-done
+	})
 }
