@@ -70,6 +70,7 @@ type Service struct {
 
 	mu       sync.Mutex
 	sessions map[key]*session
+	perHub   map[string]int        // hubID -> len of its sessions
 	hubs     map[string]*ferry.Hub // shared by the sessions of each hub
 	cache    *cache
 	updates  map[string]map[string]ferry.ConnectionUpdate // hubID -> deviceID -> update
@@ -108,7 +109,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.IdentityCacheSize = DefaultIdentityCacheSize
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, now: cfg.Now,
-		sessions: map[key]*session{}, hubs: map[string]*ferry.Hub{}, updates: map[string]map[string]ferry.ConnectionUpdate{},
+		sessions: map[key]*session{}, perHub: map[string]int{}, hubs: map[string]*ferry.Hub{}, updates: map[string]map[string]ferry.ConnectionUpdate{},
 		cache: newCache(cfg.CacheTTL, cfg.IdentityCacheSize, cfg.Now),
 		stop:  make(chan struct{}), done: make(chan struct{})}
 	go s.flusher()

@@ -222,6 +222,9 @@ func TestTakeoverAndExpiry(t *testing.T) {
 			t.Fatal("first connection not dropped by the second")
 		}
 		eventually(t, "second connection registered", func() bool { return e.hubs.Connected(e.hub.ID, "d1") })
+		if n := e.hubs.ConnectedDevices(e.hub.ID); n != 1 {
+			t.Errorf("connected devices after a takeover: %d, want 1", n)
+		}
 
 		lost2 := make(chan error, 1)
 		short, _ := sas.Sign(e.hub.HostName+"/devices/d1", key, "", time.Now().Add(2*time.Second))
@@ -233,6 +236,7 @@ func TestTakeoverAndExpiry(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("connection with an expired SAS not closed")
 		}
+		eventually(t, "no device connected", func() bool { return e.hubs.ConnectedDevices(e.hub.ID) == 0 })
 	})
 }
 

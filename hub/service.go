@@ -22,6 +22,14 @@ func (s *Service) session(hubID, deviceID string) *session {
 // Connected reports whether a device holds a session on the hub.
 func (s *Service) Connected(hubID, deviceID string) bool { return s.session(hubID, deviceID) != nil }
 
+// ConnectedDevices returns how many devices hold a session on the hub in
+// this process, for the service statistics.
+func (s *Service) ConnectedDevices(hubID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.perHub[hubID]
+}
+
 // InvokeMethod calls a direct method on a connected device.
 func (s *Service) InvokeMethod(ctx context.Context, hubID, deviceID string, req ferry.MethodRequest) (ferry.MethodResponse, error) {
 	name := req.MethodName

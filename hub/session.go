@@ -58,6 +58,9 @@ func (ss *session) Established() {
 	s.mu.Lock()
 	old := s.sessions[ss.k()]
 	s.sessions[ss.k()] = ss
+	if old == nil {
+		s.perHub[ss.hub.ID]++
+	}
 	s.mu.Unlock()
 	if old != nil && old != ss {
 		old.conn.Close(ferry.Errorf(ferry.ECONFLICT, "connection forcefully closed on new connection"))
@@ -90,6 +93,9 @@ func (ss *session) Closed(graceful bool) {
 	current := s.sessions[ss.k()] == ss
 	if current {
 		delete(s.sessions, ss.k())
+		if s.perHub[ss.hub.ID]--; s.perHub[ss.hub.ID] <= 0 {
+			delete(s.perHub, ss.hub.ID)
+		}
 	}
 	var last time.Time
 	if at := ss.activity.Swap(0); at != 0 {

@@ -45,6 +45,9 @@ type Config struct {
 	// Remote reaches target provisioning services on other Ferry
 	// deployments; nil refuses migrations with a remote target.
 	Remote RemoteDialer
+	// MaxHubDevices is the most identities preflight lets a target hub
+	// reach; 0: MaxHubDevices, IoT Hub's quota.
+	MaxHubDevices int
 }
 
 // Orchestrator runs migrations. Create and Preflight work at any time;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/ferry-iot/ferry"
@@ -45,7 +46,8 @@ type PreflightReport struct {
 // Preflight checks a created (or already preflighted) migration before
 // anything moves: its devices are online, their models declare DeviceMove,
 // the target has an enabled enrollment group with the same group key as
-// the source (one is created when missing), and the target hubs exist. The
+// the source (one is created when missing), and the target has room (see
+// checkCapacity). The
 // report is stored with the migration, which becomes Ready when nothing
 // would fail. Returns ENOTFOUND, or ECONFLICT once the migration started.
 func (o *Orchestrator) Preflight(ctx context.Context, id string, opt PreflightOptions) (*PreflightReport, error) {
@@ -67,8 +69,9 @@ func (o *Orchestrator) Preflight(ctx context.Context, id string, opt PreflightOp
 	}
 	var target *ferry.ProvisioningService
 	var tgroups targetGroups = localGroups{st}
+	var rt RemoteTarget
 	if m.Target.Remote != nil {
-		rt, err := o.dialRemote(ctx, m)
+		rt, err = o.dialRemote(ctx, m)
 		if err == nil {
 			target, err = rt.Service(ctx)
 		}
@@ -81,14 +84,14 @@ func (o *Orchestrator) Preflight(ctx context.Context, id string, opt PreflightOp
 		if target, err = st.GetProvisioningService(ctx, m.Target.ProvisioningServiceID); err != nil {
 			return nil, fmt.Errorf("migrate: preflight: target: %w", err)
 		}
-		for _, l := range target.LinkedHubs {
-			if _, err := st.GetHub(ctx, l.HubID); err != nil {
-				add(CheckCapacity, "", "the target's linked hub %s does not exist", l.HostName)
-			}
-		}
 	}
 	if target != nil && len(target.LinkedHubs) == 0 {
 		add(CheckCapacity, "", "the target provisioning service links no hub")
+	}
+	if target != nil {
+		if err := o.checkCapacity(ctx, target, rt, recs, add); err != nil {
+			return nil, fmt.Errorf("migrate: preflight: %w", err)
+		}
 	}
 	source, err := o.sourceService(ctx, m, recs)
 	if err != nil {
@@ -266,4 +269,102 @@ func (r remoteGroups) getGroup(ctx context.Context, _, id string) (*ferry.Enroll
 
 func (r remoteGroups) createGroup(ctx context.Context, g *ferry.EnrollmentGroup) error {
 	return r.t.CreateEnrollmentGroup(ctx, g)
+}
+
+// MaxHubDevices is IoT Hub's quota of device identities per hub, which
+// preflight keeps target hubs within unless Config.MaxHubDevices says
+// otherwise.
+const MaxHubDevices = 1_000_000
+
+// idChunk bounds the device IDs of one count query.
+const idChunk = 500
+
+// checkCapacity checks that the target can take the migration's devices.
+// Each linked hub must exist, and its identities plus the moving devices
+// not there yet must stay within MaxHubDevices: each hub, because the
+// allocation policy may send any device to any of them. A remote target
+// is a different server, which the devices will connect to on top of the
+// connections it holds, so its open connections plus the moving devices
+// must stay within its connection limit. A local target needs no such
+// check: the devices leave connections of this same process.
+func (o *Orchestrator) checkCapacity(ctx context.Context, target *ferry.ProvisioningService, rt RemoteTarget,
+	recs []*ferry.MigrationDevice, add func(check, dev, format string, args ...any)) error {
+	st := o.cfg.Store
+	maxDevices := int64(o.cfg.MaxHubDevices)
+	if maxDevices <= 0 {
+		maxDevices = MaxHubDevices
+	}
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.DeviceID
+	}
+	moving := int64(len(ids))
+	hubFull := func(host string, devices, arriving int64, upTo string) {
+		if devices+arriving > maxDevices {
+			add(CheckCapacity, "", "the target hub %s holds %s devices and this migration adds %s%s; a hub holds at most %s",
+				host, thousands(devices), upTo, thousands(arriving), thousands(maxDevices))
+		}
+	}
+	if rt == nil {
+		for _, l := range target.LinkedHubs {
+			if _, err := st.GetHub(ctx, l.HubID); ferry.IsCode(err, ferry.ENOTFOUND) {
+				add(CheckCapacity, "", "the target's linked hub %s does not exist", l.HostName)
+				continue
+			} else if err != nil {
+				return fmt.Errorf("target hub %s: %w", l.HostName, err)
+			}
+			devices, err := st.CountDeviceIdentities(ctx, ferry.DeviceIdentityFilter{HubID: l.HubID})
+			if err != nil {
+				return fmt.Errorf("count the devices of target hub %s: %w", l.HostName, err)
+			}
+			there := 0
+			for i := 0; i < len(ids) && devices > 0; i += idChunk {
+				n, err := st.CountDeviceIdentities(ctx, ferry.DeviceIdentityFilter{HubID: l.HubID, IDs: ids[i:min(i+idChunk, len(ids))]})
+				if err != nil {
+					return fmt.Errorf("count the devices of target hub %s: %w", l.HostName, err)
+				}
+				there += n
+			}
+			hubFull(l.HostName, int64(devices), moving-int64(there), "")
+		}
+		return nil
+	}
+	var server *HubStatistics // the target Ferry's connections, from the first hub that reports them
+	for _, l := range target.LinkedHubs {
+		stats, err := rt.HubStatistics(ctx, l.HostName)
+		if err != nil {
+			add(CheckRemote, "", "the target Ferry's statistics of hub %s: %s", l.HostName, ferry.ErrorMessage(err))
+			return nil
+		}
+		// A remote registry is not searched device by device: every
+		// moving device counts as new, which errs on the safe side.
+		hubFull(l.HostName, stats.Devices, moving, "up to ")
+		if server == nil && stats.ConnectionLimit > 0 {
+			server = &stats
+		}
+	}
+	if server != nil && server.OpenConnections+moving > server.ConnectionLimit {
+		add(CheckCapacity, "", "the target Ferry accepts %s more device connections (limit %s, %s open); this migration moves %s",
+			thousands(max(0, server.ConnectionLimit-server.OpenConnections)), thousands(server.ConnectionLimit),
+			thousands(server.OpenConnections), thousands(moving))
+	}
+	return nil
+}
+
+// thousands formats n with commas between groups of three digits.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
 }

@@ -30,6 +30,9 @@ type RemoteTarget interface {
 	GetRegistration(ctx context.Context, registrationID string) (*ferry.RegistrationRecord, error)
 	// Connected reports whether a device holds a session at the hub.
 	Connected(ctx context.Context, hubHost, deviceID string) (bool, error)
+	// HubStatistics reads a hub's statistics: its identities, and the
+	// device connections of the Ferry serving it.
+	HubStatistics(ctx context.Context, hubHost string) (HubStatistics, error)
 	// InvokeMethod calls a direct method, with the errors of
 	// ferry.HubService.InvokeMethod.
 	InvokeMethod(ctx context.Context, hubHost, deviceID string, req ferry.MethodRequest) (ferry.MethodResponse, error)
@@ -39,6 +42,19 @@ type RemoteTarget interface {
 	// dropped events: events before it may be missing, so the caller
 	// reconciles from the registry.
 	Follow(ctx context.Context, hubHost string, resync func(), fn func(ferry.Event)) error
+}
+
+// HubStatistics is what a remote hub says of its load, from its IoT Hub
+// service statistics.
+type HubStatistics struct {
+	// Devices counts the hub's identities (totalDeviceCount).
+	Devices int64
+	// OpenConnections and ConnectionLimit are the device connections of
+	// the Ferry process serving the hub, and the most it accepts (Ferry's
+	// extension of the service statistics). ConnectionLimit is 0 when the
+	// remote does not report them.
+	OpenConnections int64
+	ConnectionLimit int64
 }
 
 // RemoteDialer returns the remote target of a migration: the provisioning

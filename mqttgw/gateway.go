@@ -104,8 +104,13 @@ type Config struct {
 	Hubs         DeviceHubs
 	Provisioning DeviceProvisioner
 	Logger       *slog.Logger
-	// MaxConnections sheds connections beyond it with CONNACK 3 (default 200,000).
+	// MaxConnections sheds connections beyond it with CONNACK 3 (default
+	// 200,000). The gateway lowers it to the process's open-file limit
+	// less FileReserve; Capacity reports the limit in force.
 	MaxConnections int64
+	// FileReserve is how many open files the connection limit leaves to
+	// the rest of the process (default DefaultFileReserve; negative: none).
+	FileReserve int64
 	// MaxPacketSize closes connections that send larger packets (default 262,144 + 1,024 bytes of header room).
 	MaxPacketSize uint32
 	// MaxSubscriptions per connection (default 5, as IoT Hub).
@@ -136,6 +141,8 @@ type Gateway struct {
 	conns sync.Map // net.Conn -> *gwConn
 	codes sync.Map // net.Conn -> byte: CONNACK code override for a refused connection
 	raw   sync.Map // net.Conn -> struct{}: every open connection, closed by Close
+	open  int64    // connections in handle, atomic
+	limit int64    // sessions accepted at most: MaxConnections within the open-file limit
 
 	mu     sync.Mutex
 	lns    []net.Listener
@@ -166,6 +173,9 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.MaxConnections <= 0 {
 		cfg.MaxConnections = 200_000
 	}
+	if cfg.FileReserve == 0 {
+		cfg.FileReserve = DefaultFileReserve
+	}
 	if cfg.MaxPacketSize == 0 {
 		cfg.MaxPacketSize = 256*1024 + 1024
 	}
@@ -181,8 +191,9 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.BufferSize <= 0 {
 		cfg.BufferSize = 1024
 	}
+	limit := connectionLimit(cfg.MaxConnections, openFileLimit(), cfg.FileReserve)
 	caps := mqtt.NewDefaultServerCapabilities()
-	caps.MaximumClients = cfg.MaxConnections
+	caps.MaximumClients = limit
 	caps.MaximumClientWritesPending = cfg.WritesPending
 	caps.MaximumPacketSize = cfg.MaxPacketSize
 	caps.MaximumQos = 1
@@ -195,7 +206,7 @@ func New(cfg Config) (*Gateway, error) {
 	caps.WildcardSubAvailable = 1
 	caps.SubIDAvailable = 0
 	caps.TopicAliasMaximum = 0
-	g := &Gateway{cfg: cfg, log: cfg.Logger}
+	g := &Gateway{cfg: cfg, log: cfg.Logger, limit: limit}
 	g.srv = mqtt.New(&mqtt.Options{
 		Capabilities:             caps,
 		ClientNetWriteBufferSize: cfg.BufferSize,
@@ -252,6 +263,8 @@ func (g *Gateway) Serve(ln net.Listener) error {
 
 // handle runs one connection until it ends.
 func (g *Gateway) handle(c net.Conn, listener string) {
+	atomic.AddInt64(&g.open, 1)
+	defer atomic.AddInt64(&g.open, -1)
 	g.raw.Store(c, struct{}{})
 	defer g.raw.Delete(c)
 	g.mu.Lock()

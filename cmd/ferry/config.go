@@ -19,11 +19,14 @@ type Config struct {
 	HTTPSAddr     string
 	MQTTAddr      string
 	MQTTPlainAddr string
-	DBURL         string
-	Hostnames     []string
-	LogLevel      string
-	LogFormat     string
-	AdminPassword string // FERRY_ADMIN_PASSWORD only: a secret never goes on a command line
+	// MQTTMaxConnections caps device connections; the gateway lowers it
+	// to the open-file limit less a reserve.
+	MQTTMaxConnections int64
+	DBURL              string
+	Hostnames          []string
+	LogLevel           string
+	LogFormat          string
+	AdminPassword      string // FERRY_ADMIN_PASSWORD only: a secret never goes on a command line
 }
 
 // usageError marks a bad flag or setting: the CLI prints it on one line and
@@ -46,6 +49,7 @@ func (c *Config) flagSet(out io.Writer) *pflag.FlagSet {
 	fs.StringVar(&c.HTTPSAddr, "https", ":8443", "HTTPS address, served with Ferry's own CA; empty to disable")
 	fs.StringVar(&c.MQTTAddr, "mqtt", ":8883", "MQTT over TLS address for devices; empty to disable")
 	fs.StringVar(&c.MQTTPlainAddr, "mqtt-plain", "", "plain-TCP MQTT address, for development only; off by default")
+	fs.Int64Var(&c.MQTTMaxConnections, "mqtt-max-connections", 200_000, "most device connections; lowered to the open-file limit less 1,000")
 	fs.StringVar(&c.DBURL, "db", "", "database: a postgres:// URL, or a SQLite file (default: ferry.db in the data directory)")
 	fs.StringSliceVar(&c.Hostnames, "hostname", []string{"localhost", "127.0.0.1"}, "name or IP address for the server certificate (repeatable)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -119,6 +123,9 @@ func (c *Config) validate() error {
 		if _, port, err := net.SplitHostPort(a.addr); err != nil || port == "" {
 			return usagef("invalid --%s %q: want host:port (the host may be empty)", a.flag, a.addr)
 		}
+	}
+	if c.MQTTMaxConnections <= 0 {
+		return usagef("invalid --mqtt-max-connections %d: must be positive", c.MQTTMaxConnections)
 	}
 	if c.HTTPAddr == "" && c.HTTPSAddr == "" {
 		return usagef("invalid --http and --https: at least one must be set")

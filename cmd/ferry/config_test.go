@@ -19,7 +19,7 @@ func TestConfigParse(t *testing.T) {
 		if err := c.parse(nil, envFrom(nil), &bytes.Buffer{}); err != nil {
 			t.Fatal(err)
 		}
-		want := Config{DataDir: "./ferry-data", HTTPAddr: "127.0.0.1:8080", HTTPSAddr: ":8443", MQTTAddr: ":8883",
+		want := Config{DataDir: "./ferry-data", HTTPAddr: "127.0.0.1:8080", HTTPSAddr: ":8443", MQTTAddr: ":8883", MQTTMaxConnections: 200_000,
 			Hostnames: []string{"localhost", "127.0.0.1"}, LogLevel: "info", LogFormat: "text"}
 		if diff := cmp.Diff(want, c); diff != "" {
 			t.Errorf("defaults (-want +got):\n%s", diff)
@@ -57,6 +57,7 @@ func TestConfigParse(t *testing.T) {
 		{"ErrLogFormat", []string{"--log-format", "xml"}, nil, `invalid --log-format "xml"`},
 		{"ErrLogLevel", []string{"--log-level", "loud"}, nil, `invalid --log-level "loud"`},
 		{"ErrAddress", []string{"--mqtt", "8883"}, nil, `invalid --mqtt "8883"`},
+		{"ErrMaxConnections", []string{"--mqtt-max-connections", "0"}, nil, "invalid --mqtt-max-connections 0"},
 		{"ErrNoListener", []string{"--http", "", "--https", ""}, nil, "at least one must be set"},
 		{"ErrDatabaseScheme", []string{"--db", "mysql://x"}, nil, `invalid --db "mysql://x"`},
 		{"ErrHostname", []string{"--hostname", "a b"}, nil, `invalid --hostname "a b"`},

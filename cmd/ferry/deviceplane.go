@@ -48,7 +48,8 @@ func (m *Main) startDevicePlane(ctx context.Context) error {
 		return fmt.Errorf("provisioning: %w", err)
 	}
 	m.closers = append(m.closers, dp.prov.Close)
-	dp.gw, err = mqttgw.New(mqttgw.Config{Hubs: dp.hubs, Provisioning: dp.prov, Logger: log})
+	dp.gw, err = mqttgw.New(mqttgw.Config{Hubs: dp.hubs, Provisioning: dp.prov, Logger: log,
+		MaxConnections: m.Config.MQTTMaxConnections})
 	if err != nil {
 		return fmt.Errorf("mqtt gateway: %w", err)
 	}
@@ -117,7 +118,11 @@ func (m *Main) hubServiceAPI(rec audit.Recorder) http.Handler {
 		Authorize:    m.authorizeDataPlane,
 		JobsChanged:  dp.jobs.Wake,
 		Audit:        rec,
-		Logger:       m.logger,
+		Capacity: func() hubsvc.ConnectionCapacity {
+			c := dp.gw.Capacity()
+			return hubsvc.ConnectionCapacity{Open: c.Open, Limit: c.Limit}
+		},
+		Logger: m.logger,
 	})
 }
 
@@ -131,6 +136,8 @@ var dataActions = map[hubsvc.Operation]string{
 	hubsvc.OpSendC2D:           "Microsoft.Devices/IotHubs/cloudToDeviceMessages/send/action",
 	hubsvc.OpJobRead:           "Microsoft.Devices/IotHubs/jobs/read",
 	hubsvc.OpJobWrite:          "Microsoft.Devices/IotHubs/jobs/write",
+	hubsvc.OpDeviceStatistics:  "Microsoft.Devices/IotHubs/statistics/read",
+	hubsvc.OpServiceStatistics: "Microsoft.Devices/IotHubs/statistics/read",
 	hubsvc.OpEnrollmentRead:    "Microsoft.Devices/provisioningServices/enrollments/read",
 	hubsvc.OpEnrollmentWrite:   "Microsoft.Devices/provisioningServices/enrollments/write",
 	hubsvc.OpRegistrationRead:  "Microsoft.Devices/provisioningServices/registrationStates/read",

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/ferry-iot/ferry"
 	"github.com/ferry-iot/ferry/export"
 	"github.com/ferry-iot/ferry/identity"
@@ -260,7 +262,9 @@ func TestMigrationAcrossFerryProcesses(t *testing.T) {
 // principal, exactly as another server would be.
 func TestMigrateRemoteRefusals(t *testing.T) {
 	ctx := context.Background()
-	ce := loginCLI(t)
+	// Room for exactly the two devices that move: one more connection
+	// and the target is full.
+	ce := loginCLI(t, "--mqtt-max-connections", "2")
 	m := ce.m
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	must(t, os.WriteFile(caFile, m.CA.CACertPEM(), 0o644))
@@ -279,9 +283,11 @@ func TestMigrateRemoteRefusals(t *testing.T) {
 	// Two devices registered through dps-a's group; preflight looks at
 	// their identities, not at live sessions, for the enrollment checks.
 	now := time.Now().UTC()
+	keys := map[string]string{}
 	for _, id := range []string{"d1", "d2"} {
+		keys[id] = ferry.NewKey(32)
 		must(t, m.Store.CreateDeviceIdentity(ctx, &ferry.DeviceIdentity{HubID: hubA.ID, DeviceID: id, Status: ferry.DeviceEnabled,
-			EnrollmentGroupID: "fleet", Auth: ferry.DeviceAuth{Type: ferry.AuthSAS, PrimaryKey: ferry.NewKey(32), SecondaryKey: ferry.NewKey(32)},
+			EnrollmentGroupID: "fleet", Auth: ferry.DeviceAuth{Type: ferry.AuthSAS, PrimaryKey: keys[id], SecondaryKey: ferry.NewKey(32)},
 			CreatedAt: now, StatusUpdatedAt: now}))
 	}
 
@@ -388,9 +394,15 @@ func TestMigrateRemoteRefusals(t *testing.T) {
 		if code, _, errs := create("read-only", m.issuerURL(), readOnly.Name, readOnlySecret); code != 0 {
 			t.Fatalf("create: exit %d: %s", code, errs)
 		}
+		// Nor the hubs' statistics, so the capacity is unknown too.
 		got := problems(preflight(t, "read-only"))
-		if len(got) != 1 || !strings.Contains(got[0], "target Ferry") || !strings.Contains(got[0], "403") {
+		if len(got) != 2 || !strings.Contains(got[0], "statistics/read") || !strings.Contains(got[1], "enrollments/read") {
 			t.Errorf("preflight: %q", got)
+		}
+		for _, p := range got {
+			if !strings.Contains(p, "target Ferry") || !strings.Contains(p, "403") {
+				t.Errorf("preflight: %q", p)
+			}
 		}
 	})
 	t.Run("Unauthorized", func(t *testing.T) {
@@ -399,6 +411,24 @@ func TestMigrateRemoteRefusals(t *testing.T) {
 		got := problems(preflight(t, "move"))
 		if len(got) != 1 || !strings.HasPrefix(got[0], "remote: ") || !strings.Contains(got[0], "sign in") {
 			t.Errorf("preflight: %q", got)
+		}
+	})
+	t.Run("ConnectionsFull", func(t *testing.T) {
+		// The target is this same server: a device connected here takes
+		// one of its two connections.
+		setGroup(t, func(g *ferry.EnrollmentGroup) {
+			g.Status, g.Attestation.PrimaryKey, g.Attestation.SecondaryKey = ferry.EnrollmentEnabled, groupKey, ferry.NewKey(64)
+		})
+		c := connectDevice(t, m, "127.0.0.1", "d1", keys["d1"], make(chan mqtt.Message, 1))
+		got := problems(preflight(t, "move"))
+		want := "capacity: the target Ferry accepts 1 more device connections (limit 2, 1 open); this migration moves 2"
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("preflight: %q, want %q", got, want)
+		}
+		c.Disconnect(100)
+		waitFor(t, "the device's connection closed", func() bool { return m.devices.gw.Capacity().Open == 0 })
+		if got := problems(preflight(t, "move")); len(got) != 0 {
+			t.Errorf("preflight once the device left: %q", got)
 		}
 	})
 	t.Run("SecretNeverShown", func(t *testing.T) {

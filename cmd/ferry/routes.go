@@ -102,7 +102,7 @@ func isSpherePath(p string) bool {
 // hubServicePrefixes are the first path segments of the IoT Hub and DPS
 // service APIs, and of the IoT Central-shaped device templates and groups
 // a hub's host serves.
-var hubServicePrefixes = []string{"/devices", "/twins/", "/jobs/v2", "/enrollmentGroups/", "/enrollmentgroups/", "/enrollments/", "/registrations/",
+var hubServicePrefixes = []string{"/devices", "/twins/", "/jobs/v2", "/statistics/", "/enrollmentGroups/", "/enrollmentgroups/", "/enrollments/", "/registrations/",
 	"/api/deviceTemplates", "/api/deviceGroups"}
 
 func isHubServicePath(p string) bool {

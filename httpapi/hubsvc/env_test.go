@@ -34,6 +34,7 @@ type env struct {
 	t      *testing.T
 	store  ferry.Store
 	hubs   *hub.Service
+	gw     *mqttgw.Gateway
 	ca     *pki.Authority
 	client *http.Client
 	urls   map[string]string // host → https://host:port
@@ -67,6 +68,7 @@ func newEnv(t *testing.T, s ferry.Store, opts ...envOpt) *env {
 	e.mqtt = mln.Addr().String()
 	go gw.Serve(mln)
 	t.Cleanup(func() { gw.Close() })
+	e.gw = gw
 
 	e.hubA = &ferry.Hub{ID: ferry.NewUUID(), Name: "hub-a", HostName: hostA, Policies: ferry.DefaultHubPolicies(), CreatedAt: time.Now()}
 	e.hubB = &ferry.Hub{ID: ferry.NewUUID(), Name: "hub-b", HostName: hostB, Policies: ferry.DefaultHubPolicies(), CreatedAt: time.Now()}
@@ -87,7 +89,10 @@ func newEnv(t *testing.T, s ferry.Store, opts ...envOpt) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.cfg = hubsvc.Config{Store: s, Hubs: e.hubs}
+	e.cfg = hubsvc.Config{Store: s, Hubs: e.hubs, Capacity: func() hubsvc.ConnectionCapacity {
+		c := gw.Capacity()
+		return hubsvc.ConnectionCapacity{Open: c.Open, Limit: c.Limit}
+	}}
 	for _, o := range opts {
 		o(&e.cfg)
 	}

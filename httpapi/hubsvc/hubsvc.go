@@ -9,7 +9,7 @@
 //
 // The resource is chosen by the request's Host header, as in Azure, where
 // each hub and each provisioning service has its own host name: hub routes
-// (/devices, /twins, /jobs, /api) resolve a hub with Store.GetHubByHost, DPS
+// (/devices, /twins, /jobs, /statistics, /api) resolve a hub with Store.GetHubByHost, DPS
 // routes (/enrollmentGroups, /enrollments, /registrations) resolve the
 // provisioning service whose HostName matches, or else whose Name is the
 // host's first label (so "my-dps.example.com" finds the service "my-dps").
@@ -53,6 +53,8 @@ const (
 	OpSendC2D           Operation = "messages/send"
 	OpJobRead           Operation = "jobs/read"
 	OpJobWrite          Operation = "jobs/write"
+	OpDeviceStatistics  Operation = "statistics/devices/read"
+	OpServiceStatistics Operation = "statistics/service/read"
 	OpEnrollmentRead    Operation = "enrollments/read"
 	OpEnrollmentWrite   Operation = "enrollments/write"
 	OpRegistrationRead  Operation = "registrations/read"
@@ -70,6 +72,8 @@ var rights = map[Operation][]ferry.AccessRight{
 	OpSendC2D:           {ferry.RightServiceConnect},
 	OpJobRead:           {ferry.RightServiceConnect, ferry.RightRegistryRead, ferry.RightRegistryWrite},
 	OpJobWrite:          {ferry.RightServiceConnect},
+	OpDeviceStatistics:  {ferry.RightRegistryRead, ferry.RightRegistryWrite},
+	OpServiceStatistics: {ferry.RightServiceConnect},
 	OpEnrollmentRead:    {ferry.RightEnrollmentRead, ferry.RightEnrollmentWrite},
 	OpEnrollmentWrite:   {ferry.RightEnrollmentWrite},
 	OpRegistrationRead:  {ferry.RightRegistrationStatusRead, ferry.RightRegistrationStatusWrite},
@@ -98,9 +102,13 @@ type Config struct {
 	JobsChanged func()
 	// Audit records the writes of device templates and device groups,
 	// allowed or refused; nil records nothing.
-	Audit  audit.Recorder
-	Logger *slog.Logger
-	Now    func() time.Time
+	Audit audit.Recorder
+	// Capacity, if set, reports the server's device connections, which
+	// GET /statistics/service adds to IoT Hub's answer as "ferry":
+	// {"openConnections", "connectionLimit"}.
+	Capacity func() ConnectionCapacity
+	Logger   *slog.Logger
+	Now      func() time.Time
 }
 
 // server is the handler state.
@@ -174,6 +182,8 @@ func New(cfg Config) *Handler {
 	hub("GET /jobs/v2/query", OpJobRead, s.queryJobs)
 	hub("GET /jobs/v2/{id}", OpJobRead, s.getJob)
 	hub("POST /jobs/v2/{id}/cancel", OpJobWrite, s.cancelJob)
+	hub("GET /statistics/devices", OpDeviceStatistics, s.getDeviceStatistics)
+	hub("GET /statistics/service", OpServiceStatistics, s.getServiceStatistics)
 	mux.Handle("PUT /api/deviceTemplates/{id}", s.auditedHub(auditTemplateCreate, "deviceTemplates", OpRegistryWrite, s.putTemplate))
 	hub("GET /api/deviceTemplates/{id}", OpRegistryRead, s.getTemplate)
 	mux.Handle("DELETE /api/deviceTemplates/{id}", s.auditedHub(auditTemplateRemove, "deviceTemplates", OpRegistryWrite, s.deleteTemplate))

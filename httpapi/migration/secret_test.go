@@ -37,6 +37,10 @@ func (r remoteService) Connected(context.Context, string, string) (bool, error) 
 func (r remoteService) InvokeMethod(context.Context, string, string, ferry.MethodRequest) (ferry.MethodResponse, error) {
 	return ferry.MethodResponse{}, errRemoteIdle
 }
+func (r remoteService) HubStatistics(context.Context, string) (migrate.HubStatistics, error) {
+	return migrate.HubStatistics{}, nil
+}
+
 func (r remoteService) Follow(context.Context, string, func(), func(ferry.Event)) error {
 	return errRemoteIdle
 }

@@ -2,8 +2,8 @@
 // service that lives on another Ferry deployment. It signs in there as a
 // service principal (the OAuth2 client-credentials grant), reads the
 // provisioning service through the ARM surface, its enrollment groups and
-// registrations through the DPS service API, its hubs' device registries
-// and direct methods through the IoT Hub service API, and follows the
+// registrations through the DPS service API, its hubs' device registries,
+// statistics and direct methods through the IoT Hub service API, and follows the
 // hubs' device events through their Server-Sent Events stream.
 //
 // It implements migrate.RemoteTarget; cmd/ferry wires Dial into the
@@ -380,6 +380,32 @@ func (t *Target) Connected(ctx context.Context, hubHost, deviceID string) (bool,
 		return false, err
 	}
 	return d.ConnectionState == string(ferry.Connected), nil
+}
+
+// HubStatistics reads a hub's registry statistics and its service
+// statistics, whose "ferry" member (Ferry's extension, absent from Azure's
+// answer) gives the serving process's device connections and their limit.
+func (t *Target) HubStatistics(ctx context.Context, hubHost string) (migrate.HubStatistics, error) {
+	var dev struct {
+		TotalDeviceCount int64 `json:"totalDeviceCount"`
+	}
+	if err := t.do(ctx, hubHost, http.MethodGet, "/statistics/devices?api-version="+apiHubService, nil, &dev); err != nil {
+		return migrate.HubStatistics{}, fmt.Errorf("read the device statistics of %s: %w", hubHost, err)
+	}
+	var svc struct {
+		Ferry *struct {
+			OpenConnections int64 `json:"openConnections"`
+			ConnectionLimit int64 `json:"connectionLimit"`
+		} `json:"ferry"`
+	}
+	if err := t.do(ctx, hubHost, http.MethodGet, "/statistics/service?api-version="+apiHubService, nil, &svc); err != nil {
+		return migrate.HubStatistics{}, fmt.Errorf("read the service statistics of %s: %w", hubHost, err)
+	}
+	out := migrate.HubStatistics{Devices: dev.TotalDeviceCount}
+	if svc.Ferry != nil {
+		out.OpenConnections, out.ConnectionLimit = svc.Ferry.OpenConnections, svc.Ferry.ConnectionLimit
+	}
+	return out, nil
 }
 
 // InvokeMethod calls a direct method on a device connected to a hub.
