@@ -188,6 +188,7 @@ var operations = []Operation{
 	dataOp("IotHub.Jobs_CreateScheduledJob", devices+"IotHubs/jobs/write", "PUT", "/jobs/v2/{id}"),
 	dataOp("IotHub.Jobs_CancelScheduledJob", devices+"IotHubs/jobs/delete", "POST", "/jobs/v2/{id}/cancel"),
 	dataOp("IotHub.Statistics_GetDeviceStatistics", devices+"IotHubs/statistics/read", "GET", "/statistics/devices"),
+	dataOp("IotHub.Statistics_GetServiceStatistics", devices+"IotHubs/statistics/read", "GET", "/statistics/service"),
 
 	// Microsoft.Devices/provisioningServices (resource provider).
 	op("IotDpsResource_ListBySubscription", devices+"provisioningServices/Read", "GET", "/subscriptions/{subscriptionId}/providers/Microsoft.Devices/provisioningServices"),
