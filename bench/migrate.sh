@@ -12,8 +12,10 @@
 # simulator (which flushes every device's queue) and the server, and checks
 # the export for lost sequence numbers (bench/migtool seqcheck).
 # Usage: bench/migrate.sh [N]   (default 10000)
-# Environment: INTERVAL (5s), WAVES (empty: one wave; else e.g. 50,50),
-# COMMAND_RATE (DeviceMove commands per second, default 300;
+# Environment: INTERVAL (60s; a moved device sends its next message at
+# once, so the interval does not hold up verification), WAVES (empty: one
+# wave; else e.g. 50,50), COMMAND_RATE (DeviceMove commands per second,
+# default 600;
 # 0: unlimited), SIM_WORKERS (0: as few as needed),
 # SIM_CONCURRENCY (256), PROFILE=1 to record the server and the simulator
 # with perf for 15 s from the migration's start (reports in
@@ -21,7 +23,7 @@
 # keep the temporary directory.
 source "$(dirname "$0")/lib.sh"
 n=${1:-10000}
-INTERVAL=${INTERVAL:-5s}
+INTERVAL=${INTERVAL:-60s}
 go build -o "$BENCH_TMP/migtool" ./bench/migtool
 export FERRY_CONFIG_DIR="$BENCH_TMP/cli" FERRY_PASSWORD=$FERRY_ADMIN_PASSWORD
 SIM_PID=
@@ -77,7 +79,7 @@ echo "sim RSS $(($(rss_kib "$SIM_PID") / 1024)) MiB, server RSS $(($(rss_kib "$F
 
 waves=()
 [ -n "${WAVES:-}" ] && waves=(--waves "$WAVES")
-rate=(--command-rate "${COMMAND_RATE:-300}")
+rate=(--command-rate "${COMMAND_RATE:-600}")
 echo "command: ferry migrate create --device-group movers --target-dps dps-b --device-timeout 120s ${waves[*]} ${rate[*]}"
 f migrate create -g bench -n m1 --source-hub hub-a --device-group movers --target-dps dps-b --device-timeout 120s \
   "${waves[@]}" "${rate[@]}" -o json >/dev/null
