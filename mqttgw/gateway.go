@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ferry-iot/ferry"
@@ -237,6 +238,7 @@ func (g *Gateway) Serve(ln net.Listener) error {
 	}
 	g.lns = append(g.lns, ln)
 	g.mu.Unlock()
+	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -246,19 +248,39 @@ func (g *Gateway) Serve(ln net.Listener) error {
 			if closed || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
+			if transientAccept(err) {
+				// Out of file descriptors or the like: keep the listener
+				// and try again as connections close, as net/http does.
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				g.log.Warn("mqtt accept failed; retrying", "error", err, "retry_in", backoff)
+				time.Sleep(backoff)
 				continue
 			}
 			return fmt.Errorf("mqttgw: accept: %w", err)
 		}
+		backoff = 0
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
 			g.handle(c, "tcp")
 		}()
 	}
+}
+
+// transientAccept reports whether an Accept error passes: a timeout, the
+// process or system out of file descriptors or memory for sockets, or a
+// connection aborted before it was accepted.
+func transientAccept(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // handle runs one connection until it ends.
