@@ -17,7 +17,8 @@
 # wave; else e.g. 50,50), COMMAND_RATE (DeviceMove commands per second,
 # default 600;
 # 0: unlimited), SIM_WORKERS (0: as few as needed),
-# SIM_CONCURRENCY (256), PROFILE=1 to record the server and the simulator
+# SIM_CONCURRENCY (256), SIM_GOGC (the simulator's GOGC; default GOGC or
+# 100: a larger one trades the load generator's memory for CPU), PROFILE=1 to record the server and the simulator
 # with perf for 15 s from the migration's start (reports in
 # $PROFILE_OUT-ferry.txt and -sim.txt, default /tmp/migrate-perf), KEEP=1 to
 # keep the temporary directory.
@@ -63,7 +64,7 @@ f hub device-group create --hub-name hub-a -g bench --name movers --filter "\$te
 
 echo "command: ferry sim --count $n --telemetry-interval $INTERVAL --workers ${SIM_WORKERS:-0} --concurrency ${SIM_CONCURRENCY:-256} (TLS, group key, via DPS A)"
 t0=$(now)
-(FERRY_SIM_GROUP_KEY=$key exec "$BENCH_TMP/ferry" sim --count "$n" --provisioning-host "127.0.0.1:$MQTT_PORT" --id-scope "$scope" \
+(FERRY_SIM_GROUP_KEY=$key GOGC=${SIM_GOGC:-${GOGC:-100}} exec "$BENCH_TMP/ferry" sim --count "$n" --provisioning-host "127.0.0.1:$MQTT_PORT" --id-scope "$scope" \
   --ca "$CA" --model-id "$model" --telemetry-interval "$INTERVAL" --workers "${SIM_WORKERS:-0}" \
   --concurrency "${SIM_CONCURRENCY:-256}" --stats-interval 1s --json >"$BENCH_TMP/sim.out" 2>"$BENCH_TMP/sim.err") &
 SIM_PID=$!
