@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,6 +71,7 @@ type options struct {
 	calls       int
 	keepAlive   int
 	timeout     time.Duration
+	cpuProfile  string
 }
 
 func main() {
@@ -122,6 +124,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.IntVar(&o.calls, "calls", 1000, "method: invocations")
 	fs.IntVar(&o.keepAlive, "keepalive", 600, "MQTT keep-alive seconds")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-operation timeout")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (workers: FILE.wI)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -157,6 +160,21 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 func run(ctx context.Context, o *options, out io.Writer) error {
 	if o.procs > 1 && o.worker < 0 && o.mode != "setup" && o.mode != "create" {
 		return runProcs(ctx, o, out)
+	}
+	if o.cpuProfile != "" {
+		path := o.cpuProfile
+		if o.worker >= 0 {
+			path += ".w" + strconv.Itoa(o.worker)
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var (
 		res *result
@@ -335,25 +353,37 @@ func newDialer(o *options) (*dialer, error) {
 	return d, nil
 }
 
-// dial opens one connection; cache, if set, is the device's own TLS
-// session cache (for resumption on reconnect).
-func (d *dialer) dial(ctx context.Context, cache tls.ClientSessionCache) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, d.o.timeout)
-	defer cancel()
-	conn, err := d.net.DialContext(ctx, "tcp", d.o.mqttAddr)
+// deviceTLS returns a TLS configuration with a session cache of its own,
+// for a device that resumes its TLS session when it reconnects, as the
+// SDKs do. It is nil without TLS.
+func (d *dialer) deviceTLS() *tls.Config {
+	if d.tls == nil {
+		return nil
+	}
+	cfg := d.tls.Clone()
+	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+	return cfg
+}
+
+// dial opens one connection, with TLS configuration cfg (nil: the shared
+// one, without session resumption).
+func (d *dialer) dial(ctx context.Context, cfg *tls.Config) (net.Conn, error) {
+	conn, err := d.net.DialContext(ctx, "tcp", d.o.mqttAddr) // d.net.Timeout bounds it
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
 	if d.tls == nil {
 		return conn, nil
 	}
-	cfg := d.tls
-	if cache != nil {
-		cfg = d.tls.Clone()
-		cfg.ClientSessionCache = cache
+	if cfg == nil {
+		cfg = d.tls
 	}
+	// A deadline rather than HandshakeContext, which starts a goroutine
+	// per handshake to watch the context: the loader's CPU is shared with
+	// the server under test. mqttConnect sets its own.
+	_ = conn.SetDeadline(time.Now().Add(d.o.timeout))
 	tc := tls.Client(conn, cfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
+	if err := tc.Handshake(); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("TLS handshake: %w", err)
 	}
@@ -361,8 +391,8 @@ func (d *dialer) dial(ctx context.Context, cache tls.ClientSessionCache) (net.Co
 }
 
 // connectHub opens device id's session on the hub (or the plain broker).
-func (d *dialer) connectHub(ctx context.Context, id, hubHost string, cache tls.ClientSessionCache, onPub func(string, []byte)) (*client, bool, error) {
-	conn, err := d.dial(ctx, cache)
+func (d *dialer) connectHub(ctx context.Context, id, hubHost string, cfg *tls.Config, onPub func(string, []byte)) (*client, bool, error) {
+	conn, err := d.dial(ctx, cfg)
 	if err != nil {
 		return nil, false, err
 	}

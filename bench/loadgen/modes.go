@@ -202,7 +202,8 @@ func connectMode(ctx context.Context, o *options) (*result, error) {
 	}
 	res := newResult(o)
 	clients := make([]*client, o.n)
-	caches := make([]tls.ClientSessionCache, o.n)
+	cfgs := make([]*tls.Config, o.n) // with --reconnect: each device's own session cache
+	tried := make([]bool, o.n)       // reached the hub CONNECT (after DPS, if any)
 	res.begin()
 	forEach(ctx, o, res, func(i int) error {
 		id, hub := o.deviceID(i), o.hubHost
@@ -215,9 +216,10 @@ func connectMode(ctx context.Context, o *options) (*result, error) {
 			}
 		}
 		if o.reconnect {
-			caches[i-o.offset] = tls.NewLRUClientSessionCache(1)
+			cfgs[i-o.offset] = d.deviceTLS()
 		}
-		c, _, err := d.connectHub(ctx, id, hub, caches[i-o.offset], nil)
+		tried[i-o.offset] = true
+		c, _, err := d.connectHub(ctx, id, hub, cfgs[i-o.offset], nil)
 		if err != nil {
 			return err
 		}
@@ -234,11 +236,11 @@ func connectMode(ctx context.Context, o *options) (*result, error) {
 	second := newResult(o)
 	second.begin()
 	forEach(ctx, o, second, func(i int) error {
-		if caches[i-o.offset] == nil {
+		if !tried[i-o.offset] {
 			return nil
 		}
 		t0 := time.Now()
-		c, resumed, err := d.connectHub(ctx, o.deviceID(i), o.hubHost, caches[i-o.offset], nil)
+		c, resumed, err := d.connectHub(ctx, o.deviceID(i), o.hubHost, cfgs[i-o.offset], nil)
 		if err != nil {
 			return err
 		}
