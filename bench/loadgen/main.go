@@ -72,6 +72,7 @@ type options struct {
 	keepAlive   int
 	timeout     time.Duration
 	cpuProfile  string
+	serverPID   int
 }
 
 func main() {
@@ -124,6 +125,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.IntVar(&o.calls, "calls", 1000, "method: invocations")
 	fs.IntVar(&o.keepAlive, "keepalive", 600, "MQTT keep-alive seconds")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-operation timeout")
+	fs.IntVar(&o.serverPID, "server-pid", 0, "connect: report the CPU time process PID (the server, on this machine) spent in each pass")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (workers: FILE.wI)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -186,7 +188,7 @@ func run(ctx context.Context, o *options, out io.Writer) error {
 	case "create":
 		res, err = create(ctx, o)
 	case "connect":
-		res, err = connectMode(ctx, o)
+		res, err = connectMode(ctx, o, newPhases(o, out))
 	case "telemetry":
 		res, err = telemetry(ctx, o)
 	case "idle":
@@ -228,6 +230,7 @@ func runProcs(ctx context.Context, o *options, out io.Writer) error {
 		ready   int
 		wg      sync.WaitGroup
 		cmds    []*exec.Cmd
+		coord   = &coordinator{o: o}
 	)
 	for i := 0; i < o.procs; i++ {
 		first := o.offset + i*per
@@ -249,6 +252,11 @@ func runProcs(ctx context.Context, o *options, out io.Writer) error {
 		if err != nil {
 			return err
 		}
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			return err
+		}
+		coord.add(stdin)
 		if err := cmd.Start(); err != nil {
 			return fmt.Errorf("start worker %d: %w", i, err)
 		}
@@ -256,12 +264,17 @@ func runProcs(ctx context.Context, o *options, out io.Writer) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer coord.left(stdin)
 			sc := bufio.NewScanner(stdout)
 			sc.Buffer(make([]byte, 1<<20), 1<<24)
 			for sc.Scan() {
 				var r result
 				if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 					fmt.Fprintf(os.Stderr, "worker %d: %s\n", i, sc.Text())
+					continue
+				}
+				if r.Type == "sync" {
+					coord.arrived()
 					continue
 				}
 				mu.Lock()
@@ -277,6 +290,7 @@ func runProcs(ctx context.Context, o *options, out io.Writer) error {
 			}
 		}()
 	}
+	coord.start()
 	wg.Wait()
 	var errs []error
 	for i, cmd := range cmds {
@@ -547,7 +561,8 @@ type result struct {
 	P90ms     float64        `json:"p90_ms"`
 	P99ms     float64        `json:"p99_ms"`
 	Maxms     float64        `json:"max_ms"`
-	Hist      []uint64       `json:"hist,omitempty"` // latency histogram, see bucket
+	ServerCPU int64          `json:"server_cpu_ms,omitempty"` // --server-pid: the server's CPU time over the pass
+	Hist      []uint64       `json:"hist,omitempty"`          // latency histogram, see bucket
 	Second    *result        `json:"reconnect,omitempty"`
 
 	mu sync.Mutex
@@ -643,7 +658,8 @@ func (r *result) dropHist() {
 // merge aggregates the workers' results: counts add up, the span runs from
 // the first start to the last end.
 func merge(rs []*result) *result {
-	agg := &result{Type: "result", Mode: rs[0].Mode, Target: rs[0].Target, Errors: map[string]int{}, Hist: make([]uint64, nBuckets)}
+	agg := &result{Type: "result", Mode: rs[0].Mode, Target: rs[0].Target, Errors: map[string]int{}, Hist: make([]uint64, nBuckets),
+		ServerCPU: rs[0].ServerCPU} // the same figure in every worker
 	var seconds []*result
 	for _, r := range rs {
 		agg.Devices += r.Devices
