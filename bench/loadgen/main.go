@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -73,6 +74,7 @@ type options struct {
 	timeout     time.Duration
 	cpuProfile  string
 	serverPID   int
+	gcPercent   int
 }
 
 func main() {
@@ -83,6 +85,10 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
+	}
+	if o.gcPercent > 0 && os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(o.gcPercent)
+		debug.SetMemoryLimit(2 << 30) // collect harder rather than grow past 2 GiB per process
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -126,6 +132,7 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.IntVar(&o.keepAlive, "keepalive", 600, "MQTT keep-alive seconds")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-operation timeout")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "connect: report the CPU time process PID (the server, on this machine) spent in each pass")
+	fs.IntVar(&o.gcPercent, "gc-percent", 400, "the loader's GOGC (0: the runtime's, or $GOGC): a higher one spends memory to save CPU the server under test shares")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (workers: FILE.wI)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
