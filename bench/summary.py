@@ -8,6 +8,8 @@ def show(label, r):
              f"latency p50 {r['p50_ms']} ms, p90 {r['p90_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms"]
     if r.get("resumed"):
         parts.append(f"resumed {r['resumed']}")
+    if r.get("server_cpu_ms") and r["ok"]:
+        parts.append(f"server CPU {r['server_cpu_ms'] * 1000 // r['ok']} µs per session (this pass, closing excluded)")
     if r.get("errors"):
         parts.append(f"errors {r['errors']}")
     print(f"{label}: " + ", ".join(parts), flush=True)

@@ -94,33 +94,77 @@ func io_ReadFull(c net.Conn, p []byte) (int, error) {
 	return n, nil
 }
 
-// BenchmarkTLSConnect measures full TLS handshakes (ECDSA P-256, no
-// resumption) plus CONNECT, SAS check and CONNACK, from 8 concurrent dialers.
+// BenchmarkTLSConnect measures TLS handshakes (server certificate ECDSA
+// P-256) plus CONNECT, SAS check and CONNACK, from 8 concurrent dialers:
+// full handshakes with Go's default key exchange offer (X25519 plus the
+// hybrid ML-KEM share), full handshakes offering P-256 only, and
+// reconnects resuming the device's TLS session (one session cache per
+// device, as the SDKs keep) with P-256 or X25519 only. Client and server
+// share the process, so the figure is both sides' cost.
 func BenchmarkTLSConnect(b *testing.B) {
-	e, addr, auth := benchEnv(b)
-	conns := devices(b, e, 256)
-	tc := &tls.Config{RootCAs: auth.CAPool(), ServerName: "localhost"}
-	var next atomic.Int64
-	b.SetParallelism(4)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			i := int(next.Add(1)) % len(conns)
-			c, err := tls.Dial("tcp", addr, tc)
-			if err != nil {
-				b.Error(err)
-				return
+	cases := []struct {
+		name   string
+		curves []tls.CurveID
+		resume bool
+	}{
+		{"full-default", nil, false},
+		{"full-p256", []tls.CurveID{tls.CurveP256}, false},
+		{"resumed-p256", []tls.CurveID{tls.CurveP256}, true},
+		{"resumed-x25519", []tls.CurveID{tls.X25519}, true},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			e, addr, auth := benchEnv(b)
+			conns := devices(b, e, 256)
+			cfgs := make([]*tls.Config, len(conns))
+			for i := range cfgs {
+				cfgs[i] = &tls.Config{RootCAs: auth.CAPool(), ServerName: "localhost", CurvePreferences: tc.curves}
+				if tc.resume {
+					cfgs[i].ClientSessionCache = tls.NewLRUClientSessionCache(1)
+				}
 			}
-			if _, err := c.Write(conns[i]); err != nil {
-				b.Error(err)
+			dial := func(i int) (bool, error) {
+				c, err := tls.Dial("tcp", addr, cfgs[i])
+				if err != nil {
+					return false, err
+				}
+				defer c.Close()
+				if _, err := c.Write(conns[i]); err != nil {
+					return false, err
+				}
+				if err := readConnack(c); err != nil {
+					return false, err
+				}
+				return c.ConnectionState().DidResume, nil
 			}
-			if err := readConnack(c); err != nil {
-				b.Error(err)
+			if tc.resume {
+				for i := range conns { // a first session for every device's ticket
+					if _, err := dial(i); err != nil {
+						b.Fatal(err)
+					}
+				}
 			}
-			c.Close()
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "connects/s")
+			var next, resumed atomic.Int64
+			b.SetParallelism(4)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					r, err := dial(int(next.Add(1)) % len(conns))
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					if r {
+						resumed.Add(1)
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "connects/s")
+			if tc.resume && resumed.Load() < int64(b.N)*9/10 {
+				b.Errorf("%d of %d sessions resumed", resumed.Load(), b.N)
+			}
+		})
+	}
 }
 
 // BenchmarkTelemetryQoS1 measures QoS 1 telemetry from 100 devices, each

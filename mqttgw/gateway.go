@@ -298,10 +298,9 @@ func (g *Gateway) handle(c net.Conn, listener string) {
 	}
 	_ = c.SetDeadline(time.Now().Add(g.cfg.ConnectTimeout))
 	if tc, ok := c.(*tls.Conn); ok {
-		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ConnectTimeout)
-		err := tc.HandshakeContext(ctx)
-		cancel()
-		if err != nil {
+		// The deadline bounds the handshake. HandshakeContext would start a
+		// goroutine per connection to watch its context, for nothing more.
+		if err := tc.Handshake(); err != nil {
 			_ = c.Close()
 			return
 		}

@@ -26,6 +26,8 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -70,6 +72,9 @@ type options struct {
 	calls       int
 	keepAlive   int
 	timeout     time.Duration
+	cpuProfile  string
+	serverPID   int
+	gcPercent   int
 }
 
 func main() {
@@ -80,6 +85,10 @@ func main() {
 		}
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(2)
+	}
+	if o.gcPercent > 0 && os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(o.gcPercent)
+		debug.SetMemoryLimit(2 << 30) // collect harder rather than grow past 2 GiB per process
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -122,6 +131,9 @@ func parseFlags(args []string, out io.Writer) (*options, error) {
 	fs.IntVar(&o.calls, "calls", 1000, "method: invocations")
 	fs.IntVar(&o.keepAlive, "keepalive", 600, "MQTT keep-alive seconds")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "per-operation timeout")
+	fs.IntVar(&o.serverPID, "server-pid", 0, "connect: report the CPU time process PID (the server, on this machine) spent in each pass")
+	fs.IntVar(&o.gcPercent, "gc-percent", 400, "the loader's GOGC (0: the runtime's, or $GOGC): a higher one spends memory to save CPU the server under test shares")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file (workers: FILE.wI)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -158,6 +170,21 @@ func run(ctx context.Context, o *options, out io.Writer) error {
 	if o.procs > 1 && o.worker < 0 && o.mode != "setup" && o.mode != "create" {
 		return runProcs(ctx, o, out)
 	}
+	if o.cpuProfile != "" {
+		path := o.cpuProfile
+		if o.worker >= 0 {
+			path += ".w" + strconv.Itoa(o.worker)
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var (
 		res *result
 		err error
@@ -168,7 +195,7 @@ func run(ctx context.Context, o *options, out io.Writer) error {
 	case "create":
 		res, err = create(ctx, o)
 	case "connect":
-		res, err = connectMode(ctx, o)
+		res, err = connectMode(ctx, o, newPhases(o, out))
 	case "telemetry":
 		res, err = telemetry(ctx, o)
 	case "idle":
@@ -210,6 +237,7 @@ func runProcs(ctx context.Context, o *options, out io.Writer) error {
 		ready   int
 		wg      sync.WaitGroup
 		cmds    []*exec.Cmd
+		coord   = &coordinator{o: o}
 	)
 	for i := 0; i < o.procs; i++ {
 		first := o.offset + i*per
@@ -231,6 +259,11 @@ func runProcs(ctx context.Context, o *options, out io.Writer) error {
 		if err != nil {
 			return err
 		}
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			return err
+		}
+		coord.add(stdin)
 		if err := cmd.Start(); err != nil {
 			return fmt.Errorf("start worker %d: %w", i, err)
 		}
@@ -238,12 +271,17 @@ func runProcs(ctx context.Context, o *options, out io.Writer) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer coord.left(stdin)
 			sc := bufio.NewScanner(stdout)
 			sc.Buffer(make([]byte, 1<<20), 1<<24)
 			for sc.Scan() {
 				var r result
 				if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 					fmt.Fprintf(os.Stderr, "worker %d: %s\n", i, sc.Text())
+					continue
+				}
+				if r.Type == "sync" {
+					coord.arrived()
 					continue
 				}
 				mu.Lock()
@@ -259,6 +297,7 @@ func runProcs(ctx context.Context, o *options, out io.Writer) error {
 			}
 		}()
 	}
+	coord.start()
 	wg.Wait()
 	var errs []error
 	for i, cmd := range cmds {
@@ -335,25 +374,37 @@ func newDialer(o *options) (*dialer, error) {
 	return d, nil
 }
 
-// dial opens one connection; cache, if set, is the device's own TLS
-// session cache (for resumption on reconnect).
-func (d *dialer) dial(ctx context.Context, cache tls.ClientSessionCache) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, d.o.timeout)
-	defer cancel()
-	conn, err := d.net.DialContext(ctx, "tcp", d.o.mqttAddr)
+// deviceTLS returns a TLS configuration with a session cache of its own,
+// for a device that resumes its TLS session when it reconnects, as the
+// SDKs do. It is nil without TLS.
+func (d *dialer) deviceTLS() *tls.Config {
+	if d.tls == nil {
+		return nil
+	}
+	cfg := d.tls.Clone()
+	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+	return cfg
+}
+
+// dial opens one connection, with TLS configuration cfg (nil: the shared
+// one, without session resumption).
+func (d *dialer) dial(ctx context.Context, cfg *tls.Config) (net.Conn, error) {
+	conn, err := d.net.DialContext(ctx, "tcp", d.o.mqttAddr) // d.net.Timeout bounds it
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
 	if d.tls == nil {
 		return conn, nil
 	}
-	cfg := d.tls
-	if cache != nil {
-		cfg = d.tls.Clone()
-		cfg.ClientSessionCache = cache
+	if cfg == nil {
+		cfg = d.tls
 	}
+	// A deadline rather than HandshakeContext, which starts a goroutine
+	// per handshake to watch the context: the loader's CPU is shared with
+	// the server under test. mqttConnect sets its own.
+	_ = conn.SetDeadline(time.Now().Add(d.o.timeout))
 	tc := tls.Client(conn, cfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
+	if err := tc.Handshake(); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("TLS handshake: %w", err)
 	}
@@ -361,8 +412,8 @@ func (d *dialer) dial(ctx context.Context, cache tls.ClientSessionCache) (net.Co
 }
 
 // connectHub opens device id's session on the hub (or the plain broker).
-func (d *dialer) connectHub(ctx context.Context, id, hubHost string, cache tls.ClientSessionCache, onPub func(string, []byte)) (*client, bool, error) {
-	conn, err := d.dial(ctx, cache)
+func (d *dialer) connectHub(ctx context.Context, id, hubHost string, cfg *tls.Config, onPub func(string, []byte)) (*client, bool, error) {
+	conn, err := d.dial(ctx, cfg)
 	if err != nil {
 		return nil, false, err
 	}
@@ -517,7 +568,8 @@ type result struct {
 	P90ms     float64        `json:"p90_ms"`
 	P99ms     float64        `json:"p99_ms"`
 	Maxms     float64        `json:"max_ms"`
-	Hist      []uint64       `json:"hist,omitempty"` // latency histogram, see bucket
+	ServerCPU int64          `json:"server_cpu_ms,omitempty"` // --server-pid: the server's CPU time over the pass
+	Hist      []uint64       `json:"hist,omitempty"`          // latency histogram, see bucket
 	Second    *result        `json:"reconnect,omitempty"`
 
 	mu sync.Mutex
@@ -613,7 +665,8 @@ func (r *result) dropHist() {
 // merge aggregates the workers' results: counts add up, the span runs from
 // the first start to the last end.
 func merge(rs []*result) *result {
-	agg := &result{Type: "result", Mode: rs[0].Mode, Target: rs[0].Target, Errors: map[string]int{}, Hist: make([]uint64, nBuckets)}
+	agg := &result{Type: "result", Mode: rs[0].Mode, Target: rs[0].Target, Errors: map[string]int{}, Hist: make([]uint64, nBuckets),
+		ServerCPU: rs[0].ServerCPU} // the same figure in every worker
 	var seconds []*result
 	for _, r := range rs {
 		agg.Devices += r.Devices

@@ -63,6 +63,7 @@ func TestAgainstDevicePlane(t *testing.T) {
 			args []string
 		}{
 			{"Connect", []string{"--reconnect", "connect"}},
+			{"ConnectP256", []string{"--curve", "p256", "--reconnect", "connect"}},
 			{"Telemetry", []string{"--duration", "200ms", "telemetry"}},
 			{"Idle", []string{"--hold", "10ms", "idle"}},
 		} {

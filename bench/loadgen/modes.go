@@ -194,15 +194,23 @@ func create(ctx context.Context, o *options) (*result, error) {
 
 // connectMode opens every device's session (after DPS registration with
 // --dps) and reports sessions per second; with --reconnect it then drops
-// them all and reconnects with TLS session resumption.
-func connectMode(ctx context.Context, o *options) (*result, error) {
+// them all and reconnects with TLS session resumption. The workers of a
+// run start each pass together (ph), and with --server-pid each pass
+// reports the server's CPU time from its start to its last session (not
+// the closing of the sessions).
+func connectMode(ctx context.Context, o *options, ph *phases) (*result, error) {
 	d, err := newDialer(o)
 	if err != nil {
 		return nil, err
 	}
 	res := newResult(o)
 	clients := make([]*client, o.n)
-	caches := make([]tls.ClientSessionCache, o.n)
+	cfgs := make([]*tls.Config, o.n) // with --reconnect: each device's own session cache
+	tried := make([]bool, o.n)       // reached the hub CONNECT (after DPS, if any)
+	cpu0, err := ph.reach("start")
+	if err != nil {
+		return nil, err
+	}
 	res.begin()
 	forEach(ctx, o, res, func(i int) error {
 		id, hub := o.deviceID(i), o.hubHost
@@ -215,9 +223,10 @@ func connectMode(ctx context.Context, o *options) (*result, error) {
 			}
 		}
 		if o.reconnect {
-			caches[i-o.offset] = tls.NewLRUClientSessionCache(1)
+			cfgs[i-o.offset] = d.deviceTLS()
 		}
-		c, _, err := d.connectHub(ctx, id, hub, caches[i-o.offset], nil)
+		tried[i-o.offset] = true
+		c, _, err := d.connectHub(ctx, id, hub, cfgs[i-o.offset], nil)
 		if err != nil {
 			return err
 		}
@@ -226,19 +235,28 @@ func connectMode(ctx context.Context, o *options) (*result, error) {
 		return nil
 	})
 	res.end()
+	cpu1, err := ph.reach("connected")
+	if err != nil {
+		return nil, err
+	}
+	res.ServerCPU = cpuSpent(cpu0, cpu1)
 	closeAll(clients)
 	if !o.reconnect {
 		return res, nil
 	}
 	// A reconnect storm: the same devices, now with a session ticket each.
+	cpu2, err := ph.reach("closed")
+	if err != nil {
+		return nil, err
+	}
 	second := newResult(o)
 	second.begin()
 	forEach(ctx, o, second, func(i int) error {
-		if caches[i-o.offset] == nil {
+		if !tried[i-o.offset] {
 			return nil
 		}
 		t0 := time.Now()
-		c, resumed, err := d.connectHub(ctx, o.deviceID(i), o.hubHost, caches[i-o.offset], nil)
+		c, resumed, err := d.connectHub(ctx, o.deviceID(i), o.hubHost, cfgs[i-o.offset], nil)
 		if err != nil {
 			return err
 		}
@@ -252,9 +270,23 @@ func connectMode(ctx context.Context, o *options) (*result, error) {
 		return nil
 	})
 	second.end()
+	cpu3, err := ph.reach("reconnected")
+	if err != nil {
+		return nil, err
+	}
+	second.ServerCPU = cpuSpent(cpu2, cpu3)
 	closeAll(clients)
 	res.Second = second
 	return res, nil
+}
+
+// cpuSpent is the CPU time between two serverCPU readings, or 0 if either
+// is unknown.
+func cpuSpent(from, to int64) int64 {
+	if from < 0 || to < 0 {
+		return 0
+	}
+	return to - from
 }
 
 // connectAll opens every device's hub session, with onPub for device i.
