@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -136,6 +137,8 @@ var _ = register("DeviceIdentity", func(t *testing.T, s ferry.Store) {
 
 	t.Run("Connections", func(t *testing.T) {
 		at := t0.Add(time.Hour)
+		before, err := s.GetDeviceIdentity(ctx, "h1", "dev000")
+		must(t, err)
 		must(t, s.UpdateConnections(ctx, "h1", []ferry.ConnectionUpdate{
 			{DeviceID: "dev000", State: ferry.Connected, At: at, LastActivityAt: at, ModelID: "dtmi:ferry:announced;1"},
 			{DeviceID: "unknown", State: ferry.Connected, At: at},
@@ -148,12 +151,23 @@ var _ = register("DeviceIdentity", func(t *testing.T, s ferry.Store) {
 			d.ModelID != "dtmi:ferry:announced;1" {
 			t.Errorf("dev000 = %+v", d)
 		}
+		// Connection state is not a write of the identity: the rest of it,
+		// its etag included, stays as it was.
+		if d.ETag != before.ETag || d.Status != before.Status || d.GenerationID != before.GenerationID ||
+			!reflect.DeepEqual(d.Auth, before.Auth) || !d.CreatedAt.Equal(before.CreatedAt) {
+			t.Errorf("dev000 after connection updates = %+v, before %+v", d, before)
+		}
+		n, err := s.CountDeviceIdentities(ctx, ferry.DeviceIdentityFilter{HubID: "h1", ModelID: "dtmi:ferry:announced;1"})
+		must(t, err)
+		if n != 1 {
+			t.Errorf("identities listed by the announced model = %d, want 1", n)
+		}
 		d, err = s.GetDeviceIdentity(ctx, "h1", "dev002")
 		must(t, err)
 		if d.ConnectionState != ferry.Disconnected || !d.LastActivityAt.Equal(at) {
 			t.Errorf("dev002 = %+v", d)
 		}
-		n, err := s.CountDeviceIdentities(ctx, ferry.DeviceIdentityFilter{HubID: "h1", ConnectionState: ferry.Connected})
+		n, err = s.CountDeviceIdentities(ctx, ferry.DeviceIdentityFilter{HubID: "h1", ConnectionState: ferry.Connected})
 		must(t, err)
 		if n != 1 {
 			t.Errorf("connected = %d, want 1", n)
