@@ -15,16 +15,19 @@
 # Environment: INTERVAL (60s; a moved device sends its next message at
 # once, so the interval does not hold up verification), WAVES (empty: one
 # wave; else e.g. 50,50), COMMAND_RATE (DeviceMove commands per second,
-# default 600;
+# default 1000;
 # 0: unlimited), SIM_WORKERS (0: as few as needed),
-# SIM_CONCURRENCY (256), SIM_GOGC (the simulator's GOGC; default GOGC or
-# 100: a larger one trades the load generator's memory for CPU), PROFILE=1 to record the server and the simulator
+# SIM_CONCURRENCY (256), GOGC (server and simulator, default 400: the Go
+# collector runs a quarter as often, for about half as much memory again;
+# GOGC=100 is Go's default), SIM_GOGC (the simulator's alone), PROFILE=1
+# to record the server and the simulator
 # with perf for 15 s from the migration's start (reports in
 # $PROFILE_OUT-ferry.txt and -sim.txt, default /tmp/migrate-perf), KEEP=1 to
 # keep the temporary directory.
 source "$(dirname "$0")/lib.sh"
 n=${1:-10000}
 INTERVAL=${INTERVAL:-60s}
+export GOGC=${GOGC:-400}
 go build -o "$BENCH_TMP/migtool" ./bench/migtool
 export FERRY_CONFIG_DIR="$BENCH_TMP/cli" FERRY_PASSWORD=$FERRY_ADMIN_PASSWORD
 SIM_PID=
@@ -64,7 +67,7 @@ f hub device-group create --hub-name hub-a -g bench --name movers --filter "\$te
 
 echo "command: ferry sim --count $n --telemetry-interval $INTERVAL --workers ${SIM_WORKERS:-0} --concurrency ${SIM_CONCURRENCY:-256} (TLS, group key, via DPS A)"
 t0=$(now)
-(FERRY_SIM_GROUP_KEY=$key GOGC=${SIM_GOGC:-${GOGC:-100}} exec "$BENCH_TMP/ferry" sim --count "$n" --provisioning-host "127.0.0.1:$MQTT_PORT" --id-scope "$scope" \
+(FERRY_SIM_GROUP_KEY=$key GOGC=${SIM_GOGC:-$GOGC} exec "$BENCH_TMP/ferry" sim --count "$n" --provisioning-host "127.0.0.1:$MQTT_PORT" --id-scope "$scope" \
   --ca "$CA" --model-id "$model" --telemetry-interval "$INTERVAL" --workers "${SIM_WORKERS:-0}" \
   --concurrency "${SIM_CONCURRENCY:-256}" --stats-interval 1s --json >"$BENCH_TMP/sim.out" 2>"$BENCH_TMP/sim.err") &
 SIM_PID=$!
@@ -80,7 +83,7 @@ echo "sim RSS $(($(rss_kib "$SIM_PID") / 1024)) MiB, server RSS $(($(rss_kib "$F
 
 waves=()
 [ -n "${WAVES:-}" ] && waves=(--waves "$WAVES")
-rate=(--command-rate "${COMMAND_RATE:-600}")
+rate=(--command-rate "${COMMAND_RATE:-1000}")
 echo "command: ferry migrate create --device-group movers --target-dps dps-b --device-timeout 120s ${waves[*]} ${rate[*]}"
 f migrate create -g bench -n m1 --source-hub hub-a --device-group movers --target-dps dps-b --device-timeout 120s \
   "${waves[@]}" "${rate[@]}" -o json >/dev/null
