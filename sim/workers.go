@@ -70,12 +70,21 @@ func WriteStats(w io.Writer, s Stats) error {
 	return err
 }
 
+// waitDelay is how long a worker with count devices gets after the
+// interrupt: the 30 s its devices have to flush, and time to close their
+// connections, which on a loaded machine took more than the 15 s left of
+// a fixed 45 s for 13,000 TLS devices (their final counts were lost).
+func waitDelay(count int) time.Duration {
+	return 45*time.Second + time.Duration(count)*2*time.Millisecond
+}
+
 // RunWorkers runs one process per worker: command returns the command of a
 // worker (RunWorkers takes its stdout, which must carry WriteStats lines,
 // and starts it). Every time a worker reports, onStats receives the sum of
 // the latest reports of all workers. When ctx ends the workers are sent an
-// interrupt and given 30 s to finish; the summed final reports are
-// returned, with an error if a worker failed.
+// interrupt and given waitDelay(its device count) to flush and close
+// before they are killed; the summed final reports are returned, with an
+// error if a worker failed.
 func RunWorkers(ctx context.Context, workers []Worker, command func(Worker) *exec.Cmd, onStats func(Stats)) (Stats, error) {
 	var mu sync.Mutex
 	latest := make([]Stats, len(workers))
@@ -94,7 +103,7 @@ func RunWorkers(ctx context.Context, workers []Worker, command func(Worker) *exe
 	for i, w := range workers {
 		cmd := command(w)
 		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-		cmd.WaitDelay = 45 * time.Second
+		cmd.WaitDelay = waitDelay(w.Count)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			return Stats{}, fmt.Errorf("sim: worker %d: %w", i, err)
