@@ -21,6 +21,11 @@
 // per operation as Azure does), or with a Ferry bearer token. Bearer callers
 // are accepted when Config.Authorize allows them; the default allows every
 // authenticated principal until role-based access reaches this surface.
+//
+// Every write, allowed or refused, is recorded with Config.Audit under the
+// operation ID of Azure's REST spec as the rbac operation table spells it
+// ("IotHub.Devices_DeleteIdentity", "Dps.EnrollmentGroup_CreateOrUpdate");
+// reads are not recorded.
 package hubsvc
 
 import (
