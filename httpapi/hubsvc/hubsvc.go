@@ -21,6 +21,11 @@
 // per operation as Azure does), or with a Ferry bearer token. Bearer callers
 // are accepted when Config.Authorize allows them; the default allows every
 // authenticated principal until role-based access reaches this surface.
+//
+// Every write, allowed or refused, is recorded with Config.Audit under the
+// operation ID of Azure's REST spec as the rbac operation table spells it
+// ("IotHub.Devices_DeleteIdentity", "Dps.EnrollmentGroup_CreateOrUpdate");
+// reads are not recorded.
 package hubsvc
 
 import (
@@ -51,6 +56,7 @@ const (
 	OpTwinWrite         Operation = "twins/write"
 	OpInvokeMethod      Operation = "methods/invoke"
 	OpSendC2D           Operation = "messages/send"
+	OpPurgeC2D          Operation = "messages/purge"
 	OpJobRead           Operation = "jobs/read"
 	OpJobWrite          Operation = "jobs/write"
 	OpDeviceStatistics  Operation = "statistics/devices/read"
@@ -70,6 +76,7 @@ var rights = map[Operation][]ferry.AccessRight{
 	OpTwinWrite:         {ferry.RightServiceConnect},
 	OpInvokeMethod:      {ferry.RightServiceConnect},
 	OpSendC2D:           {ferry.RightServiceConnect},
+	OpPurgeC2D:          {ferry.RightServiceConnect},
 	OpJobRead:           {ferry.RightServiceConnect, ferry.RightRegistryRead, ferry.RightRegistryWrite},
 	OpJobWrite:          {ferry.RightServiceConnect},
 	OpDeviceStatistics:  {ferry.RightRegistryRead, ferry.RightRegistryWrite},
@@ -100,8 +107,9 @@ type Config struct {
 	// JobsChanged, if set, is called after a job is created or cancelled,
 	// so that the job runner looks at it without waiting for its next poll.
 	JobsChanged func()
-	// Audit records the writes of device templates and device groups,
-	// allowed or refused; nil records nothing.
+	// Audit records every write of both APIs (identities, twins, methods,
+	// C2D messages, jobs, device templates and groups, enrollments,
+	// registrations), allowed or refused; nil records nothing.
 	Audit audit.Recorder
 	// Capacity, if set, reports the server's device connections, which
 	// GET /statistics/service adds to IoT Hub's answer as "ferry":
@@ -167,51 +175,59 @@ func New(cfg Config) *Handler {
 	hub := func(pattern string, op Operation, h hubHandler) {
 		mux.Handle(pattern, httpapi.Handle(s.log, s.renderHub, s.withHub(op, h)))
 	}
-	hub("PUT /devices/{id}", OpRegistryWrite, s.putDevice)
+	// Every write is audited, allowed or refused; reads are not.
+	audited := func(pattern, operation, kind string, op Operation, h hubHandler) {
+		mux.Handle(pattern, s.auditedHub(operation, kind, op, h))
+	}
+	audited("PUT /devices/{id}", auditDeviceWrite, "devices", OpRegistryWrite, s.putDevice)
 	hub("GET /devices/{id}", OpRegistryRead, s.getDevice)
-	hub("DELETE /devices/{id}", OpRegistryWrite, s.deleteDevice)
+	audited("DELETE /devices/{id}", auditDeviceDelete, "devices", OpRegistryWrite, s.deleteDevice)
 	hub("GET /devices", OpRegistryRead, s.listDevices)
 	hub("GET /devices/{$}", OpRegistryRead, s.listDevices) // the Node SDK lists with a trailing slash
 	hub("POST /devices/query", OpRegistryRead, s.queryDevices)
-	hub("POST /devices/{id}/messages/deviceBound", OpSendC2D, s.sendC2D)
+	audited("POST /devices/{id}/messages/deviceBound", auditC2DSend, "devices", OpSendC2D, s.sendC2D)
+	audited("DELETE /devices/{id}/commands", auditC2DPurge, "devices", OpPurgeC2D, s.purgeC2D)
 	hub("GET /twins/{id}", OpTwinRead, s.getTwin)
-	hub("PATCH /twins/{id}", OpTwinWrite, s.patchTwin)
-	hub("PUT /twins/{id}", OpTwinWrite, s.putTwin)
-	hub("POST /twins/{id}/methods", OpInvokeMethod, s.invokeMethod)
-	hub("PUT /jobs/v2/{id}", OpJobWrite, s.putJob)
+	audited("PATCH /twins/{id}", auditTwinUpdate, "twins", OpTwinWrite, s.patchTwin)
+	audited("PUT /twins/{id}", auditTwinReplace, "twins", OpTwinWrite, s.putTwin)
+	audited("POST /twins/{id}/methods", auditMethodInvoke, "devices", OpInvokeMethod, s.invokeMethod)
+	audited("PUT /jobs/v2/{id}", auditJobCreate, "jobs", OpJobWrite, s.putJob)
 	hub("GET /jobs/v2/query", OpJobRead, s.queryJobs)
 	hub("GET /jobs/v2/{id}", OpJobRead, s.getJob)
-	hub("POST /jobs/v2/{id}/cancel", OpJobWrite, s.cancelJob)
+	audited("POST /jobs/v2/{id}/cancel", auditJobCancel, "jobs", OpJobWrite, s.cancelJob)
 	hub("GET /statistics/devices", OpDeviceStatistics, s.getDeviceStatistics)
 	hub("GET /statistics/service", OpServiceStatistics, s.getServiceStatistics)
-	mux.Handle("PUT /api/deviceTemplates/{id}", s.auditedHub(auditTemplateCreate, "deviceTemplates", OpRegistryWrite, s.putTemplate))
+	audited("PUT /api/deviceTemplates/{id}", auditTemplateCreate, "deviceTemplates", OpRegistryWrite, s.putTemplate)
 	hub("GET /api/deviceTemplates/{id}", OpRegistryRead, s.getTemplate)
-	mux.Handle("DELETE /api/deviceTemplates/{id}", s.auditedHub(auditTemplateRemove, "deviceTemplates", OpRegistryWrite, s.deleteTemplate))
+	audited("DELETE /api/deviceTemplates/{id}", auditTemplateRemove, "deviceTemplates", OpRegistryWrite, s.deleteTemplate)
 	hub("GET /api/deviceTemplates", OpRegistryRead, s.listTemplates)
-	mux.Handle("PUT /api/deviceGroups/{id}", s.auditedHub(auditGroupCreate, "deviceGroups", OpRegistryWrite, s.putDeviceGroup))
-	mux.Handle("PATCH /api/deviceGroups/{id}", s.auditedHub(auditGroupUpdate, "deviceGroups", OpRegistryWrite, s.patchDeviceGroup))
+	audited("PUT /api/deviceGroups/{id}", auditGroupCreate, "deviceGroups", OpRegistryWrite, s.putDeviceGroup)
+	audited("PATCH /api/deviceGroups/{id}", auditGroupUpdate, "deviceGroups", OpRegistryWrite, s.patchDeviceGroup)
 	hub("GET /api/deviceGroups/{id}", OpRegistryRead, s.getDeviceGroup)
-	mux.Handle("DELETE /api/deviceGroups/{id}", s.auditedHub(auditGroupRemove, "deviceGroups", OpRegistryWrite, s.deleteDeviceGroup))
+	audited("DELETE /api/deviceGroups/{id}", auditGroupRemove, "deviceGroups", OpRegistryWrite, s.deleteDeviceGroup)
 	hub("GET /api/deviceGroups", OpRegistryRead, s.listDeviceGroups)
 	hub("GET /api/deviceGroups/{id}/devices", OpRegistryRead, s.groupDevices)
 
 	dps := func(pattern string, op Operation, h dpsHandler) {
 		mux.Handle(pattern, httpapi.Handle(s.log, s.renderDPS, s.withService(op, h)))
 	}
+	auditedDPS := func(pattern, operation, kind string, op Operation, h dpsHandler) {
+		mux.Handle(pattern, s.auditedDPS(operation, kind, op, h))
+	}
 	for _, p := range []string{"enrollmentGroups", "enrollmentgroups"} {
-		dps("PUT /"+p+"/{id}", OpEnrollmentWrite, s.putGroup)
+		auditedDPS("PUT /"+p+"/{id}", auditEnrollmentGroupPut, "enrollmentGroups", OpEnrollmentWrite, s.putGroup)
 		dps("GET /"+p+"/{id}", OpEnrollmentRead, s.getGroup)
-		dps("DELETE /"+p+"/{id}", OpEnrollmentWrite, s.deleteGroup)
+		auditedDPS("DELETE /"+p+"/{id}", auditEnrollmentGroupDel, "enrollmentGroups", OpEnrollmentWrite, s.deleteGroup)
 		dps("POST /"+p+"/query", OpEnrollmentRead, s.queryGroups)
 		dps("POST /"+p+"/{id}/attestationmechanism", OpEnrollmentRead, s.groupAttestation)
 	}
-	dps("PUT /enrollments/{id}", OpEnrollmentWrite, s.putEnrollment)
+	auditedDPS("PUT /enrollments/{id}", auditEnrollmentPut, "enrollments", OpEnrollmentWrite, s.putEnrollment)
 	dps("GET /enrollments/{id}", OpEnrollmentRead, s.getEnrollment)
-	dps("DELETE /enrollments/{id}", OpEnrollmentWrite, s.deleteEnrollment)
+	auditedDPS("DELETE /enrollments/{id}", auditEnrollmentDel, "enrollments", OpEnrollmentWrite, s.deleteEnrollment)
 	dps("POST /enrollments/query", OpEnrollmentRead, s.queryEnrollments)
 	dps("POST /enrollments/{id}/attestationmechanism", OpEnrollmentRead, s.enrollmentAttestation)
 	dps("GET /registrations/{id}", OpRegistrationRead, s.getRegistration)
-	dps("DELETE /registrations/{id}", OpRegistrationWrite, s.deleteRegistration)
+	auditedDPS("DELETE /registrations/{id}", auditRegistrationDel, "registrations", OpRegistrationWrite, s.deleteRegistration)
 	dps("POST /registrations/{id}/query", OpRegistrationRead, s.queryRegistrations)
 	return &Handler{s: s, mux: mux}
 }
@@ -245,7 +261,7 @@ func (s *server) withHub(op Operation, h hubHandler) httpapi.HandlerFunc {
 		}
 		n := noteFrom(r.Context())
 		if n != nil {
-			n.hub = hub
+			n.resource = hubResource(hub)
 		}
 		caller, err := s.authenticate(r, hub.HostName, hub.Policy, op)
 		if err != nil {
@@ -276,9 +292,16 @@ func (s *server) withService(op Operation, h dpsHandler) httpapi.HandlerFunc {
 		if host == "" {
 			host = requestHost(r)
 		}
+		n := noteFrom(r.Context())
+		if n != nil {
+			n.resource = serviceResource(ps, host)
+		}
 		caller, err := s.authenticate(r, host, ps.Policy, op)
 		if err != nil {
 			return err
+		}
+		if n != nil {
+			n.caller = caller
 		}
 		if caller.Policy == "" {
 			if err := s.authorize(r.Context(), caller, Target{Service: ps}, op); err != nil {

@@ -211,3 +211,18 @@ func (s *server) sendC2D(w http.ResponseWriter, r *http.Request, hub *ferry.Hub)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// purgeC2D serves DELETE /devices/{id}/commands: it drops the device's
+// pending cloud-to-device messages and says how many, as IoT Hub's
+// PurgeMessageQueueResult.
+func (s *server) purgeC2D(w http.ResponseWriter, r *http.Request, hub *ferry.Hub) error {
+	id := r.PathValue("id")
+	if _, err := s.cfg.Store.GetDeviceIdentity(r.Context(), hub.ID, id); err != nil {
+		return deviceErr(id, err)
+	}
+	n, err := s.cfg.Store.PurgeC2D(r.Context(), hub.ID, id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, "", map[string]any{"totalMessagesPurged": n, "deviceId": id, "moduleId": nil})
+}
