@@ -134,6 +134,7 @@ var dataActions = map[hubsvc.Operation]string{
 	hubsvc.OpTwinWrite:         "Microsoft.Devices/IotHubs/twins/write",
 	hubsvc.OpInvokeMethod:      "Microsoft.Devices/IotHubs/directMethods/invoke/action",
 	hubsvc.OpSendC2D:           "Microsoft.Devices/IotHubs/cloudToDeviceMessages/send/action",
+	hubsvc.OpPurgeC2D:          "Microsoft.Devices/IotHubs/cloudToDeviceMessages/queue/purge/action",
 	hubsvc.OpJobRead:           "Microsoft.Devices/IotHubs/jobs/read",
 	hubsvc.OpJobWrite:          "Microsoft.Devices/IotHubs/jobs/write",
 	hubsvc.OpDeviceStatistics:  "Microsoft.Devices/IotHubs/statistics/read",

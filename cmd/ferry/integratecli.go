@@ -473,7 +473,7 @@ func newAuditCommand(e *env) *cobra.Command {
 		if result, err = enumArg("result", result, "Success", "Failure"); err != nil {
 			return err
 		}
-		if surface, err = enumArg("surface", surface, "Integrated", "Legacy"); err != nil {
+		if surface, err = enumArg("surface", surface, "Integrated", "Legacy", "Hub", "DPS", "Portal", "Identity"); err != nil {
 			return err
 		}
 		if top < 1 {
@@ -520,7 +520,7 @@ func newAuditCommand(e *env) *cobra.Command {
 	fl.StringVar(&principal, "principal", "", "only calls by this principal (object ID)")
 	fl.StringVar(&operation, "operation", "", "only this operation (its ID, e.g. Catalogs_PauseLegacyAccess)")
 	fl.StringVar(&result, "result", "", "only Success or Failure")
-	fl.StringVar(&surface, "surface", "", "only Integrated or Legacy")
+	fl.StringVar(&surface, "surface", "", "only Integrated, Legacy, Hub, DPS, Portal or Identity")
 	fl.IntVar(&top, "top", 100, "at most this many records")
 	root.AddCommand(list)
 	return root

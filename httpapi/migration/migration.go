@@ -538,7 +538,8 @@ func (a *api) auditLogs(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if v := q.Get("surface"); v != "" {
-		s, err := arm.Enum("surface", v, string(ferry.SurfaceIntegrated), string(ferry.SurfaceLegacy))
+		s, err := arm.Enum("surface", v, string(ferry.SurfaceIntegrated), string(ferry.SurfaceLegacy), string(ferry.SurfaceHub),
+			string(ferry.SurfaceDPS), string(ferry.SurfacePortal), string(ferry.SurfaceIdentity))
 		if err != nil {
 			return err
 		}

@@ -344,6 +344,16 @@ func TestShutdownAndUsage(t *testing.T) {
 			if len(out.Value) != 1 || out.Value[0].ResultType != ferry.ResultFailure || out.Value[0].Properties["UserAgent"] != "nightly-build/1.4" {
 				t.Fatalf("failed legacy calls of contrib = %+v", out.Value)
 			}
+			// Every surface the audit log records can be asked for; others are refused.
+			q.Set("surface", "hub")
+			e.ok(t, e.do(ps.admin, "portal", "GET", scope+"/providers/Ferry.Migration/auditLogs?"+q.Encode(), nil), 200, &out)
+			if len(out.Value) != 0 {
+				t.Errorf("hub calls of contrib in the catalog = %+v", out.Value)
+			}
+			q.Set("surface", "nowhere")
+			if r := e.do(ps.admin, "portal", "GET", scope+"/providers/Ferry.Migration/auditLogs?"+q.Encode(), nil); r.status != 400 {
+				t.Errorf("audit query with surface=nowhere = %d %s, want 400", r.status, r.raw)
+			}
 			// The pause itself is in the log, as an integrated call.
 			q = url.Values{"api-version": {migration.APIVersion}, "operation": {"Catalogs_PauseLegacyAccess"}, "$top": {"1"}}
 			e.ok(t, e.do(ps.admin, "portal", "GET", scope+"/providers/Ferry.Migration/auditLogs?"+q.Encode(), nil), 200, &out)
