@@ -19,6 +19,8 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/ferry-iot/ferry/export"
+	"github.com/ferry-iot/ferry/httpapi/hubsvc"
+	"github.com/ferry-iot/ferry/rbac"
 	"github.com/ferry-iot/ferry/sas"
 	"github.com/ferry-iot/ferry/store/storetest"
 )
@@ -181,4 +183,20 @@ func testDevicePlane(t *testing.T, m *Main) {
 			t.Errorf("a principal without a data role read a device: %d", resp.StatusCode)
 		}
 	})
+}
+
+// TestEveryServiceOperationOpenToTokens: each operation of the hub and DPS
+// service APIs maps to an Azure data action, so that callers with Ferry
+// tokens and a data role can use it, not only shared-access policies.
+func TestEveryServiceOperationOpenToTokens(t *testing.T) {
+	for _, op := range hubsvc.Operations() {
+		action, ok := dataActions[op]
+		if !ok {
+			t.Errorf("operation %q has no data action", op)
+			continue
+		}
+		if !rbac.IsDataAction(action) {
+			t.Errorf("operation %q maps to %q, which the role evaluator does not know as a data action", op, action)
+		}
+	}
 }

@@ -34,8 +34,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,6 +68,13 @@ const (
 	OpRegistrationRead  Operation = "registrations/read"
 	OpRegistrationWrite Operation = "registrations/write"
 )
+
+// Operations returns every operation the service APIs authorize, sorted.
+func Operations() []Operation {
+	ops := slices.Collect(maps.Keys(rights))
+	slices.Sort(ops)
+	return ops
+}
 
 // rights lists, per operation, the shared-access rights of which a policy
 // needs one. RegistryWrite implies RegistryRead, as in IoT Hub.
