@@ -140,30 +140,39 @@ func (p *Plane) AddGroup(svc *ferry.ProvisioningService) {
 // certificate and key for issuing device certificates.
 func (p *Plane) AddX509Group(svc *ferry.ProvisioningService, caName, groupID string) (*x509.Certificate, *ecdsa.PrivateKey) {
 	p.t.Helper()
+	return AddX509Group(p.t, p.Store, p.Prov, svc.ID, caName, groupID)
+}
+
+// AddX509Group gives the provisioning service serviceID a new CA named
+// caName, verified by proof of possession through prov, and an enabled
+// X.509 enrollment group on it; it returns the CA to issue device
+// certificates with.
+func AddX509Group(t testing.TB, s ferry.Store, prov *provisioning.Service, serviceID, caName, groupID string) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
 	ctx, now := context.Background(), time.Now()
 	caCert, caKey, err := pki.NewCA(caName, now)
 	if err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
 	code, err := pki.NewVerificationCode()
 	if err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
-	if err := p.Store.PutProvisioningCA(ctx, &ferry.ProvisioningCA{ServiceID: svc.ID, Name: caName, DER: caCert.Raw,
+	if err := s.PutProvisioningCA(ctx, &ferry.ProvisioningCA{ServiceID: serviceID, Name: caName, DER: caCert.Raw,
 		Subject: caCert.Subject.String(), Thumbprint: pki.ThumbprintSHA1(caCert), VerificationCode: code,
 		NotBefore: caCert.NotBefore, NotAfter: caCert.NotAfter, CreatedAt: now, UpdatedAt: now}, ""); err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
 	vc, _, err := pki.IssueClientCert(caCert, caKey, code, now)
 	if err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
-	if _, err := p.Prov.VerifyCA(ctx, svc.ID, caName, vc.Raw); err != nil {
-		p.t.Fatal(err)
+	if _, err := prov.VerifyCA(ctx, serviceID, caName, vc.Raw); err != nil {
+		t.Fatal(err)
 	}
-	if err := p.Store.PutEnrollmentGroup(ctx, &ferry.EnrollmentGroup{ServiceID: svc.ID, ID: groupID, Status: ferry.EnrollmentEnabled,
+	if err := s.PutEnrollmentGroup(ctx, &ferry.EnrollmentGroup{ServiceID: serviceID, ID: groupID, Status: ferry.EnrollmentEnabled,
 		Attestation: ferry.Attestation{Type: ferry.AttestX509, CAName: caName}, CreatedAt: now, UpdatedAt: now}, ""); err != nil {
-		p.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return caCert, caKey
 }

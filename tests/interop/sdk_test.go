@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferry-iot/ferry"
+	"github.com/ferry-iot/ferry/device/devicetest"
 	"github.com/ferry-iot/ferry/export"
 	"github.com/ferry-iot/ferry/pki"
 	"github.com/ferry-iot/ferry/sas"
@@ -233,33 +234,8 @@ func TestNodeSDKX509CAGroup(t *testing.T) {
 	sdkDir(t)
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
 		p := newPlane(t, s)
-		ctx := context.Background()
-		now := time.Now()
-		caCert, caKey, err := pki.NewCA("Interop Device CA", now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		code, err := pki.NewVerificationCode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.PutProvisioningCA(ctx, &ferry.ProvisioningCA{ServiceID: p.svc.ID, Name: "device-ca", DER: caCert.Raw,
-			Subject: caCert.Subject.String(), Thumbprint: pki.ThumbprintSHA1(caCert), VerificationCode: code,
-			NotBefore: caCert.NotBefore, NotAfter: caCert.NotAfter, CreatedAt: now, UpdatedAt: now}, ""); err != nil {
-			t.Fatal(err)
-		}
-		vc, _, err := pki.IssueClientCert(caCert, caKey, code, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.prov.VerifyCA(ctx, p.svc.ID, "device-ca", vc.Raw); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.PutEnrollmentGroup(ctx, &ferry.EnrollmentGroup{ServiceID: p.svc.ID, ID: "x509-group", Status: ferry.EnrollmentEnabled,
-			Attestation: ferry.Attestation{Type: ferry.AttestX509, CAName: "device-ca"}, CreatedAt: now, UpdatedAt: now}, ""); err != nil {
-			t.Fatal(err)
-		}
-		leaf, key, err := pki.IssueClientCert(caCert, caKey, "node-x509-1", now)
+		caCert, caKey := devicetest.AddX509Group(t, s, p.prov, p.svc.ID, "device-ca", "x509-group")
+		leaf, key, err := pki.IssueClientCert(caCert, caKey, "node-x509-1", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
