@@ -10,31 +10,32 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// statusWriter remembers the status a handler wrote.
-type statusWriter struct {
+// StatusWriter remembers the status a handler wrote and counts the bytes
+// of its body, for the middleware that log, count or audit requests.
+type StatusWriter struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
+	Status int // 0 until the handler writes a header or body
+	Bytes  int64
 }
 
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+func (w *StatusWriter) WriteHeader(code int) {
+	if w.Status == 0 {
+		w.Status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
+func (w *StatusWriter) Write(b []byte) (int, error) {
+	if w.Status == 0 {
+		w.Status = http.StatusOK
 	}
 	n, err := w.ResponseWriter.Write(b)
-	w.bytes += int64(n)
+	w.Bytes += int64(n)
 	return n, err
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Metrics counts requests and observes their latency by route pattern,
 // method and status code. The route is the ServeMux pattern that matched, so
@@ -77,19 +78,19 @@ func (m *Metrics) Middleware(log *slog.Logger, next http.Handler) http.Handler {
 		w.Header().Set("x-ms-request-id", id)
 		w.Header().Set("x-ms-correlation-request-id", corr)
 		r = r.WithContext(WithCorrelationID(r.Context(), corr))
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &StatusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
+		if sw.Status == 0 {
+			sw.Status = http.StatusOK
 		}
 		route := r.Pattern
 		if route == "" {
 			route = "unmatched"
 		}
 		d := time.Since(start)
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.Status)).Inc()
 		m.latency.WithLabelValues(route, r.Method).Observe(d.Seconds())
 		log.DebugContext(r.Context(), "http request", "method", r.Method, "route", route,
-			"status", sw.status, "bytes", sw.bytes, "duration", d, "correlation_id", corr)
+			"status", sw.Status, "bytes", sw.Bytes, "duration", d, "correlation_id", corr)
 	})
 }

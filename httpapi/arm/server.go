@@ -120,7 +120,7 @@ func (s *Server) Wrap(op Op, h httpapi.HandlerFunc) http.Handler {
 			ctx = httpapi.WithCorrelationID(ctx, corr)
 		}
 		r = r.WithContext(ctx)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &httpapi.StatusWriter{ResponseWriter: w}
 		err := CheckAPIVersion(r, s.cfg.APIVersions...)
 		if err == nil && op.Action != "" {
 			err = s.Authorize(ctx, op.Action, scope)
@@ -132,14 +132,14 @@ func (s *Server) Wrap(op Op, h httpapi.HandlerFunc) http.Handler {
 			if ferry.ErrorCode(err) == ferry.EINTERNAL {
 				s.cfg.Logger.ErrorContext(ctx, "request failed", "operation", op.ID, "method", r.Method, "path", r.URL.Path, "correlation_id", corr, "err", err)
 			}
-			if sw.status == 0 {
+			if sw.Status == 0 {
 				Render(sw, r, err)
 			}
 		}
-		if sw.status == 0 {
-			sw.status = http.StatusOK
+		if sw.Status == 0 {
+			sw.Status = http.StatusOK
 		}
-		s.record(r, call, sw.status, err, time.Since(start), corr)
+		s.record(r, call, sw.Status, err, time.Since(start), corr)
 	})
 }
 
@@ -234,26 +234,3 @@ func ScopeOf(path string) string {
 	}
 	return "/"
 }
-
-// statusWriter remembers the status a handler wrote.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -99,15 +99,15 @@ func (s *server) audited(surface ferry.Surface, operation, kind string, op Opera
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
 		n := &auditNote{}
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &httpapi.StatusWriter{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), auditKey{}, n))
 		handle.ServeHTTP(sw, r)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
+		if sw.Status == 0 {
+			sw.Status = http.StatusOK
 		}
 		e := &ferry.AuditEvent{
 			Time: s.now().UTC(), Surface: surface, Operation: operation, Action: string(op),
-			UserAgent: r.UserAgent(), ClientIP: clientIP(r), StatusCode: sw.status,
+			UserAgent: r.UserAgent(), ClientIP: clientIP(r), StatusCode: sw.Status,
 			CorrelationID: httpapi.CorrelationID(r.Context()), Duration: s.now().Sub(start),
 			Result: ferry.ResultSuccess, ResultDescription: operation + " succeeded",
 		}
@@ -120,7 +120,7 @@ func (s *server) audited(surface ferry.Surface, operation, kind string, op Opera
 				e.PrincipalType = c.Principal.Type
 			}
 		}
-		if sw.status >= 400 {
+		if sw.Status >= 400 {
 			e.Result, e.ResultDescription = ferry.ResultFailure, operation+" failed"
 			if n.err != nil {
 				e.ResultDescription += ": " + ferry.ErrorMessage(n.err)
@@ -132,26 +132,3 @@ func (s *server) audited(surface ferry.Surface, operation, kind string, op Opera
 		}
 	})
 }
-
-// statusWriter remembers the status a handler wrote.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -190,7 +190,7 @@ func (a *api) wrap(rt route) http.Handler {
 			ctx = httpapi.WithCorrelationID(ctx, corr)
 		}
 		r = r.WithContext(ctx)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &httpapi.StatusWriter{ResponseWriter: w}
 		err := a.admit(r, rt, c)
 		if err == nil {
 			err = rt.h(sw, r)
@@ -199,14 +199,14 @@ func (a *api) wrap(rt route) http.Handler {
 			if ferry.ErrorCode(err) == ferry.EINTERNAL {
 				a.log.ErrorContext(ctx, "request failed", "operation", rt.opID, "method", r.Method, "path", r.URL.Path, "correlation_id", corr, "err", err)
 			}
-			if sw.status == 0 {
+			if sw.Status == 0 {
 				Render(sw, r, err)
 			}
 		}
-		if sw.status == 0 {
-			sw.status = http.StatusOK
+		if sw.Status == 0 {
+			sw.Status = http.StatusOK
 		}
-		a.record(r, c, sw.status, err, time.Since(start), corr)
+		a.record(r, c, sw.Status, err, time.Since(start), corr)
 	})
 }
 
@@ -264,29 +264,6 @@ func (a *api) record(r *http.Request, c *call, status int, err error, d time.Dur
 		a.log.ErrorContext(ctx, "audit record failed", "operation", c.opID, "correlation_id", corr, "err", aerr)
 	}
 }
-
-// statusWriter remembers the status a handler wrote.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {
