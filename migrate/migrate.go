@@ -195,11 +195,17 @@ func (o *Orchestrator) listActive(ctx context.Context) ([]*ferry.Migration, erro
 // do runs fn on the loop goroutine when the orchestrator is started, so it
 // never races the loop, and inline otherwise.
 func (o *Orchestrator) do(ctx context.Context, fn func(ctx context.Context) error) error {
+	return o.onLoopOr(ctx, fn, fn)
+}
+
+// onLoopOr runs fn on the loop goroutine and waits for its error; when the
+// orchestrator is not started it runs notStarted instead.
+func (o *Orchestrator) onLoopOr(ctx context.Context, fn, notStarted func(ctx context.Context) error) error {
 	o.mu.Lock()
 	started, ops, done := o.started, o.ops, o.done
 	o.mu.Unlock()
 	if !started {
-		return fn(ctx)
+		return notStarted(ctx)
 	}
 	req := op{fn: fn, done: make(chan error, 1)}
 	select {

@@ -324,26 +324,9 @@ func (o *Orchestrator) reconcileRemote(ctx context.Context, r *run) {
 // onLoop runs fn on the loop goroutine; it fails when the orchestrator is
 // not running.
 func (o *Orchestrator) onLoop(ctx context.Context, fn func(ctx context.Context) error) error {
-	o.mu.Lock()
-	started, ops, done := o.started, o.ops, o.done
-	o.mu.Unlock()
-	if !started {
+	return o.onLoopOr(ctx, fn, func(context.Context) error {
 		return ferry.Errorf(ferry.ECONFLICT, "The orchestrator is not running.")
-	}
-	req := op{fn: fn, done: make(chan error, 1)}
-	select {
-	case ops <- req:
-	case <-done:
-		return ferry.Errorf(ferry.ECONFLICT, "The orchestrator is closing.")
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-req.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	})
 }
 
 // targetRegistration returns a device's registration at a local target.
