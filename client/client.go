@@ -73,6 +73,16 @@ func (e *Error) Error() string {
 // Do sends a request with a JSON body (if in is not nil) and decodes a JSON
 // answer into out (if not nil). Non-2xx answers become *Error.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*http.Response, error) {
+	req, err := c.NewRequest(ctx, method, path, in)
+	if err != nil {
+		return nil, err
+	}
+	return c.Send(req, out)
+}
+
+// NewRequest returns a request for path under BaseURL with in as its JSON
+// body (none if in is nil); Send sends it.
+func (c *Client) NewRequest(ctx context.Context, method, path string, in any) (*http.Request, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -88,7 +98,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (*htt
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	return c.Send(req, out)
+	return req, nil
 }
 
 // Send sends a prepared request with the client's token and decodes a JSON

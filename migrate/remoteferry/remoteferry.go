@@ -95,24 +95,15 @@ func (t *Target) do(ctx context.Context, host, method, path string, in, out any)
 	if err != nil {
 		return err
 	}
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, t.c.BaseURL+path, body)
+	req, err := t.c.NewRequest(ctx, method, path, in)
 	if err != nil {
 		return err
 	}
 	if host != "" {
 		req.Host = host
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	// Not t.c.Send: it reads the client's token, which token() may be
+	// renewing for another request.
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("User-Agent", t.c.UserAgent)
 	resp, err := t.c.HTTPClient.Do(req)
