@@ -71,6 +71,28 @@ func listen443(t *testing.T) net.Listener {
 	return nil
 }
 
+// startHubs starts a hub service on s and an MQTT gateway for its devices
+// on a plain-TCP loopback listener, all stopped when the test ends.
+func startHubs(t *testing.T, s ferry.Store) (*hub.Service, *mqttgw.Gateway, net.Listener) {
+	t.Helper()
+	hs, err := hub.New(hub.Config{Store: s, FlushInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hs.Close() })
+	gw, err := mqttgw.New(mqttgw.Config{Hubs: hs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gw.Serve(mln)
+	t.Cleanup(func() { gw.Close() })
+	return hs, gw, mln
+}
+
 func host(ln net.Listener) string {
 	h, _, _ := net.SplitHostPort(ln.Addr().String())
 	return h
@@ -83,21 +105,7 @@ func TestServiceSDKs(t *testing.T) {
 		hubLn, dpsLn := listen443(t), listen443(t)
 		hubHost, dpsHost := host(hubLn), host(dpsLn)
 
-		hs, err := hub.New(hub.Config{Store: s, FlushInterval: 20 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { hs.Close() })
-		gw, err := mqttgw.New(mqttgw.Config{Hubs: hs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		go gw.Serve(mln)
-		t.Cleanup(func() { gw.Close() })
+		hs, _, mln := startHubs(t, s)
 		runner, err := jobs.New(jobs.Config{Store: s, Hubs: hs, PollInterval: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,8 +14,6 @@ import (
 
 	"github.com/ferry-iot/ferry"
 	"github.com/ferry-iot/ferry/httpapi/hubsvc"
-	"github.com/ferry-iot/ferry/hub"
-	"github.com/ferry-iot/ferry/mqttgw"
 	"github.com/ferry-iot/ferry/pki"
 	"github.com/ferry-iot/ferry/store/storetest"
 )
@@ -30,21 +27,7 @@ func TestStatisticsSDK(t *testing.T) {
 		ctx := context.Background()
 		hubLn := listen443(t)
 		hubHost := host(hubLn)
-		hs, err := hub.New(hub.Config{Store: s, FlushInterval: 20 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { hs.Close() })
-		gw, err := mqttgw.New(mqttgw.Config{Hubs: hs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		go gw.Serve(mln)
-		t.Cleanup(func() { gw.Close() })
+		hs, gw, mln := startHubs(t, s)
 
 		h := &ferry.Hub{ID: ferry.NewUUID(), Name: "stats-hub", HostName: hubHost, Policies: ferry.DefaultHubPolicies(), CreatedAt: time.Now()}
 		if err := s.CreateHub(ctx, h); err != nil {
