@@ -14,22 +14,7 @@ import (
 // service; the Authorize hook decides per operation.
 func TestBearer(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
-		ctx := context.Background()
-		ids, err := identity.New(identity.Config{Store: s, Issuer: "https://ferry.test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ids.Bootstrap(ctx, "correct-horse-battery-staple"); err != nil {
-			t.Fatal(err)
-		}
-		admin, err := s.GetPrincipalByName(ctx, identity.AdminName)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, err := ids.IssueToken(ctx, admin)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ids, admin, bearer := adminBearer(t, s)
 		var seen []hubsvc.Operation
 		e := newEnv(t, s, func(c *hubsvc.Config) {
 			c.Tokens = ids
@@ -44,7 +29,6 @@ func TestBearer(t *testing.T) {
 				return nil
 			}
 		})
-		bearer := "Bearer " + tok.AccessToken
 		wantStatus(t, e.do("PUT", hostA, "/devices/b1", bearer, map[string]any{}), 200)
 		wantStatus(t, e.do("GET", hostA, "/devices/b1", bearer, nil), 200)
 		wantStatus(t, e.do("GET", hostDPS, "/enrollments/none", bearer, nil), 404)
@@ -67,4 +51,27 @@ func TestServesHost(t *testing.T) {
 			}
 		}
 	})
+}
+
+// adminBearer bootstraps the identity service on s and returns it, its
+// administrator and an Authorization header with an access token of theirs.
+func adminBearer(t *testing.T, s ferry.Store) (*identity.Service, *ferry.Principal, string) {
+	t.Helper()
+	ctx := context.Background()
+	ids, err := identity.New(identity.Config{Store: s, Issuer: "https://ferry.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ids.Bootstrap(ctx, "correct-horse-battery-staple"); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := s.GetPrincipalByName(ctx, identity.AdminName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := ids.IssueToken(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids, admin, "Bearer " + tok.AccessToken
 }

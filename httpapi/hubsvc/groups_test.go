@@ -10,7 +10,6 @@ import (
 
 	"github.com/ferry-iot/ferry"
 	"github.com/ferry-iot/ferry/httpapi/hubsvc"
-	"github.com/ferry-iot/ferry/identity"
 	"github.com/ferry-iot/ferry/store/storetest"
 )
 
@@ -211,22 +210,7 @@ func TestDeviceGroups(t *testing.T) {
 // registry/write, and a refusal is a 403.
 func TestTemplatesAndGroupsBearer(t *testing.T) {
 	storetest.ForEachBackend(t, func(t *testing.T, s ferry.Store) {
-		ctx := context.Background()
-		ids, err := identity.New(identity.Config{Store: s, Issuer: "https://ferry.test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ids.Bootstrap(ctx, "correct-horse-battery-staple"); err != nil {
-			t.Fatal(err)
-		}
-		admin, err := s.GetPrincipalByName(ctx, identity.AdminName)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, err := ids.IssueToken(ctx, admin)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ids, _, bearer := adminBearer(t, s)
 		var seen []hubsvc.Operation
 		e := newEnv(t, s, func(c *hubsvc.Config) {
 			c.Tokens = ids
@@ -238,7 +222,6 @@ func TestTemplatesAndGroupsBearer(t *testing.T) {
 				return nil
 			}
 		})
-		bearer := "Bearer " + tok.AccessToken
 		wantStatus(t, e.do("PUT", hostA, "/api/deviceGroups/g", bearer, map[string]any{"filter": "tags.a = 1"}), 200)
 		wantStatus(t, e.do("GET", hostB, "/api/deviceTemplates", bearer, nil), 200)
 		wantHubError(t, e.do("PUT", hostB, "/api/deviceGroups/g2", bearer, map[string]any{"filter": "tags.a = 1"}), 403, "Forbidden")
