@@ -200,18 +200,12 @@ func testMigrationSurvivesSIGKILL(t *testing.T, dbURL string) {
 		t.Fatalf("migrate create: %v", created)
 	}
 	ce.ok(t, nil, "migrate", "start", "-g", "fleet", "-n", "crash")
-	status := func() migrationStatus {
-		t.Helper()
-		var s migrationStatus
-		ce.ok(t, &s, "migrate", "status", "-g", "fleet", "-n", "crash")
-		return s
-	}
 
 	// Kill the server once the first devices are verified and before all
 	// are: the first wave is in flight.
 	var before migrationStatus
 	waitWithin(t, 40*time.Second, "the first verified devices", func() bool {
-		before = status()
+		before = ce.migrationStatus(t, "fleet", "crash")
 		if before.State != "Running" {
 			t.Fatalf("migration is %s before the crash: %+v", before.State, before)
 		}
@@ -226,7 +220,7 @@ func testMigrationSurvivesSIGKILL(t *testing.T, dbURL string) {
 
 	var after migrationStatus
 	waitWithin(t, 60*time.Second, "the migration to end", func() bool {
-		after = status()
+		after = ce.migrationStatus(t, "fleet", "crash")
 		return after.State != "Running"
 	})
 	if after.State != "Completed" || after.Counts["verified"] != n {

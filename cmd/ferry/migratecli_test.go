@@ -137,8 +137,7 @@ func testMigrateCLI(t *testing.T, ce *cliEnv) {
 	if !strings.Contains(out, "move-1: Completed") || !strings.Contains(out, "wave 3") {
 		t.Errorf("status --watch output:\n%s", out)
 	}
-	var st migrationStatus
-	ce.ok(t, &st, "migrate", "status", "-g", "fleet", "-n", "move-1")
+	st := ce.migrationStatus(t, "fleet", "move-1")
 	if st.State != "Completed" || st.Counts["verified"] != 20 || len(st.Waves) != 3 {
 		t.Fatalf("status: %+v", st)
 	}
@@ -318,4 +317,12 @@ func TestStatusWatcherTerminal(t *testing.T) {
 			t.Errorf("second frame lacks %q:\n%q", want, next)
 		}
 	}
+}
+
+// migrationStatus reads a migration's status with `ferry migrate status`.
+func (ce *cliEnv) migrationStatus(t *testing.T, group, name string) migrationStatus {
+	t.Helper()
+	var s migrationStatus
+	ce.ok(t, &s, "migrate", "status", "-g", group, "-n", name)
+	return s
 }

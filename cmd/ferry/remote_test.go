@@ -144,17 +144,11 @@ func TestMigrationAcrossFerryProcesses(t *testing.T) {
 	}
 
 	a.ce.ok(t, nil, "migrate", "start", "-g", "fleet", "-n", "across")
-	status := func() migrationStatus {
-		t.Helper()
-		var s migrationStatus
-		a.ce.ok(t, &s, "migrate", "status", "-g", "fleet", "-n", "across")
-		return s
-	}
 	// Kill B while the first wave is in flight: A loses B's event stream
 	// and its API, and must catch up once B is back.
 	var before migrationStatus
 	waitWithin(t, 60*time.Second, "the first verified devices", func() bool {
-		before = status()
+		before = a.ce.migrationStatus(t, "fleet", "across")
 		if before.State != "Running" {
 			t.Fatalf("migration is %s before B's crash: %+v", before.State, before)
 		}
@@ -169,7 +163,7 @@ func TestMigrationAcrossFerryProcesses(t *testing.T) {
 	// stream and reconciles what it missed from B's registry.
 	var mid migrationStatus
 	waitWithin(t, 60*time.Second, "the second wave", func() bool {
-		mid = status()
+		mid = a.ce.migrationStatus(t, "fleet", "across")
 		return mid.State != "Running" || mid.CurrentWave == 1 && mid.Counts["commanded"]+mid.Counts["acknowledged"]+mid.Counts["provisioned"] > 0
 	})
 	a.kill(t, syscall.SIGKILL)
@@ -178,7 +172,7 @@ func TestMigrationAcrossFerryProcesses(t *testing.T) {
 
 	var after migrationStatus
 	waitWithin(t, 90*time.Second, "the migration to end", func() bool {
-		after = status()
+		after = a.ce.migrationStatus(t, "fleet", "across")
 		return after.State != "Running"
 	})
 	if after.State != "Completed" || after.Counts["verified"] != n {
@@ -190,7 +184,7 @@ func TestMigrationAcrossFerryProcesses(t *testing.T) {
 	back := map[string]bool{devs[0].id: true, devs[1].id: true}
 	a.ce.ok(t, nil, "migrate", "failback", "-g", "fleet", "-n", "across", "--device-ids", devs[0].id+","+devs[1].id)
 	waitWithin(t, 60*time.Second, "the failback", func() bool {
-		after = status()
+		after = a.ce.migrationStatus(t, "fleet", "across")
 		return after.State != "Cancelling"
 	})
 	if after.State != "Cancelled" || after.Counts["failed-back"] != 2 || after.Counts["verified"] != n-2 {
@@ -549,7 +543,7 @@ func TestMigrationAcrossFerryProcessesFailsBack(t *testing.T) {
 	f.a.ce.ok(t, nil, "migrate", "start", "-g", "fleet", "-n", "refused")
 	var st migrationStatus
 	waitWithin(t, 90*time.Second, "the migration to end", func() bool {
-		f.a.ce.ok(t, &st, "migrate", "status", "-g", "fleet", "-n", "refused")
+		st = f.a.ce.migrationStatus(t, "fleet", "refused")
 		return st.State != "Running" && st.State != "Created"
 	})
 	if st.State != "Failed" || len(st.Waves) != 2 || st.Waves[0].State != "failed-back" || st.Waves[0].Counts["failed-back"] != n/2 ||
