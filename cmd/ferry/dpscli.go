@@ -712,51 +712,13 @@ var registrationColumns = []column{{"RegistrationId", "registrationId"}, {"Devic
 // records devices leave when they provision.
 func registrationCommand(e *env, format *string) *cobra.Command {
 	cmd := &cobra.Command{Use: "registration", Short: "Show and delete device registration records"}
-	var st dpsTarget
-	var reg string
-	show := &cobra.Command{
-		Use:   "show",
-		Short: "Show a device's registration record",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if reg == "" {
-				return usagef("the flag --registration-id is required")
-			}
-			ctx := cmd.Context()
-			s, host, err := st.resolve(ctx, e, false)
-			if err != nil {
-				return err
-			}
-			var out map[string]any
-			if err := s.dataJSON(ctx, host, http.MethodGet, "/registrations/"+url.PathEscape(reg)+"?api-version="+apiDPSService, nil, &out); err != nil {
-				return err
-			}
-			return render(e.stdout, *format, out, registrationColumns)
-		},
+	path := func(id string) string {
+		return "/registrations/" + url.PathEscape(id) + "?api-version=" + apiDPSService
 	}
-	st.add(show, false)
-	show.Flags().StringVar(&reg, "registration-id", "", "the device's registration ID")
-
-	var dt dpsTarget
-	var dreg string
-	del := &cobra.Command{
-		Use:   "delete",
-		Short: "Delete a device's registration record, so that it provisions afresh",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if dreg == "" {
-				return usagef("the flag --registration-id is required")
-			}
-			ctx := cmd.Context()
-			s, host, err := dt.resolve(ctx, e, false)
-			if err != nil {
-				return err
-			}
-			return s.dataJSON(ctx, host, http.MethodDelete, "/registrations/"+url.PathEscape(dreg)+"?api-version="+apiDPSService, nil, nil)
-		},
-	}
-	dt.add(del, false)
-	del.Flags().StringVar(&dreg, "registration-id", "", "the device's registration ID")
+	show := dataShowCmd(e, format, &dpsTarget{}, "Show a device's registration record",
+		"registration-id", "the device's registration ID", path, registrationColumns)
+	del := dataDeleteCmd(e, &dpsTarget{}, "Delete a device's registration record, so that it provisions afresh",
+		"registration-id", "the device's registration ID", path)
 	cmd.AddCommand(show, del)
 	return cmd
 }

@@ -69,51 +69,9 @@ or a DeviceMove command at the root (method DeviceMove).`,
 
 	list := centralListCmd(e, format, "List device templates", "/api/deviceTemplates", templateColumns)
 
-	var st hubTarget
-	var showID string
-	show := &cobra.Command{
-		Use:   "show",
-		Short: "Show a device template with its capability model",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if showID == "" {
-				return usagef("the flag --id is required")
-			}
-			ctx := cmd.Context()
-			s, host, err := st.resolve(ctx, e, false)
-			if err != nil {
-				return err
-			}
-			var out map[string]any
-			if err := s.dataJSON(ctx, host, http.MethodGet, templatePath(showID), nil, &out); err != nil {
-				return err
-			}
-			return render(e.stdout, *format, out, templateColumns)
-		},
-	}
-	st.add(show, false)
-	show.Flags().StringVar(&showID, "id", "", "the template's @id (a DTMI)")
-
-	var dt hubTarget
-	var delID string
-	del := &cobra.Command{
-		Use:   "delete",
-		Short: "Delete a device template",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if delID == "" {
-				return usagef("the flag --id is required")
-			}
-			ctx := cmd.Context()
-			s, host, err := dt.resolve(ctx, e, false)
-			if err != nil {
-				return err
-			}
-			return s.dataJSON(ctx, host, http.MethodDelete, templatePath(delID), nil, nil)
-		},
-	}
-	dt.add(del, false)
-	del.Flags().StringVar(&delID, "id", "", "the template's @id (a DTMI)")
+	show := dataShowCmd(e, format, &hubTarget{}, "Show a device template with its capability model",
+		"id", "the template's @id (a DTMI)", templatePath, templateColumns)
+	del := dataDeleteCmd(e, &hubTarget{}, "Delete a device template", "id", "the template's @id (a DTMI)", templatePath)
 
 	cmd.AddCommand(imp, list, show, del)
 	return cmd
