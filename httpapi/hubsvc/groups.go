@@ -102,6 +102,19 @@ func hubGroup(r *http.Request, tx ferry.Tx, hub *ferry.Hub, id string) (*ferry.H
 	return g, nil
 }
 
+// matchingGroup reads a hub's group in tx and checks the request's If-Match
+// against its etag.
+func matchingGroup(r *http.Request, tx ferry.Tx, hub *ferry.Hub, id string) (*ferry.HubDeviceGroup, error) {
+	g, err := hubGroup(r, tx, hub, id)
+	if err != nil {
+		return nil, err
+	}
+	if !ferry.ETagMatches(ifMatch(r), g.ETag) {
+		return nil, ferry.Errorf(ferry.EPRECONDITION, "The etag does not match the device group's.")
+	}
+	return g, nil
+}
+
 // putDeviceGroup serves PUT /api/deviceGroups/{id}: create, or replace with
 // If-Match (an etag or *) or when it exists; If-None-Match: * only creates.
 func (s *server) putDeviceGroup(w http.ResponseWriter, r *http.Request, hub *ferry.Hub) error {
@@ -178,16 +191,12 @@ func (s *server) patchDeviceGroup(w http.ResponseWriter, r *http.Request, hub *f
 	if in.DisplayName != nil && (strings.TrimSpace(*in.DisplayName) == "" || len(*in.DisplayName) > 200) {
 		return ferry.Errorf(ferry.EINVALID, "A device group's displayName has 1 to 200 characters.")
 	}
-	match := ifMatch(r)
 	ctx := r.Context()
 	var g *ferry.HubDeviceGroup
 	err := s.cfg.Store.WithTx(ctx, func(tx ferry.Tx) error {
-		old, err := hubGroup(r, tx, hub, id)
+		old, err := matchingGroup(r, tx, hub, id)
 		if err != nil {
 			return err
-		}
-		if !ferry.ETagMatches(match, old.ETag) {
-			return ferry.Errorf(ferry.EPRECONDITION, "The etag does not match the device group's.")
 		}
 		g = old
 		if in.DisplayName != nil {
@@ -218,15 +227,10 @@ func (s *server) getDeviceGroup(w http.ResponseWriter, r *http.Request, hub *fer
 
 func (s *server) deleteDeviceGroup(w http.ResponseWriter, r *http.Request, hub *ferry.Hub) error {
 	id := r.PathValue("id")
-	match := ifMatch(r)
 	ctx := r.Context()
 	err := s.cfg.Store.WithTx(ctx, func(tx ferry.Tx) error {
-		old, err := hubGroup(r, tx, hub, id)
-		if err != nil {
+		if _, err := matchingGroup(r, tx, hub, id); err != nil {
 			return err
-		}
-		if !ferry.ETagMatches(match, old.ETag) {
-			return ferry.Errorf(ferry.EPRECONDITION, "The etag does not match the device group's.")
 		}
 		return tx.DeleteHubDeviceGroup(ctx, hub.ID, id)
 	})
