@@ -306,6 +306,12 @@ func (o *Orchestrator) checkLocalTarget(ctx context.Context, m *ferry.Migration)
 			return ferry.Errorf(ferry.EINVALID, "The target provisioning service links the source hub; devices would not move.")
 		}
 	}
+	return adoptTarget(m, svc)
+}
+
+// adoptTarget checks that the target provisioning service links a hub and
+// has the migration's ID scope, which it fills in when none was given.
+func adoptTarget(m *ferry.Migration, svc *ferry.ProvisioningService) error {
 	if len(svc.LinkedHubs) == 0 {
 		return ferry.Errorf(ferry.EINVALID, "The target provisioning service links no hub.")
 	}

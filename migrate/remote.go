@@ -140,13 +140,8 @@ func (o *Orchestrator) createRemote(ctx context.Context, m *ferry.Migration) err
 	if err != nil {
 		return ferry.WrapError(ferry.EINVALID, ferry.ErrorMessage(err), err)
 	}
-	if len(svc.LinkedHubs) == 0 {
-		return ferry.Errorf(ferry.EINVALID, "The target provisioning service links no hub.")
-	}
-	if m.Target.IDScope == "" {
-		m.Target.IDScope = svc.IDScope
-	} else if !strings.EqualFold(m.Target.IDScope, svc.IDScope) {
-		return ferry.Errorf(ferry.EINVALID, "The target ID scope is not the target provisioning service's.")
+	if err := adoptTarget(m, svc); err != nil {
+		return err
 	}
 	if m.Target.ProvisioningHost == "" {
 		m.Target.ProvisioningHost = svc.HostName
