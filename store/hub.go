@@ -163,23 +163,15 @@ func (o *ops) UpdateConnections(ctx context.Context, hubID string, u []ferry.Con
 		connection_state = COALESCE($2, connection_state), model_id = COALESCE($3, model_id)
 		WHERE hub_id = $4 AND device_id = $5`
 	}
+	o.warm(ctx, upd)
 	return o.write(ctx, func(q querier) error {
-		put := func(args ...any) error { _, err := q.ExecContext(ctx, upd, args...); return err }
-		if p, ok := q.(preparer); ok && !o.d.postgres {
-			// SQLite parses a statement on every call; pgx caches them.
-			ps, err := p.PrepareContext(ctx, upd)
-			if err != nil {
-				return fmt.Errorf("update connections: %w", err)
-			}
-			defer ps.Close()
-			put = func(args ...any) error { _, err := ps.ExecContext(ctx, args...); return err }
-		}
+		q = o.hotTx(q) // prepared once on SQLite
 		for _, x := range u {
 			patch, state, model := connectionPatch(x)
 			if patch == nil {
 				continue
 			}
-			if err := put(string(patch), state, model, hubID, x.DeviceID); err != nil {
+			if _, err := q.ExecContext(ctx, upd, string(patch), state, model, hubID, x.DeviceID); err != nil {
 				return fmt.Errorf("update connections: %w", err)
 			}
 		}

@@ -227,12 +227,6 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// preparer is what *sql.DB, *sql.Tx and *sql.Conn offer to prepare a
-// statement once for many executions.
-type preparer interface {
-	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
-}
-
 // rq returns where reads go.
 func (o *ops) rq() querier {
 	if o.tx != nil {
